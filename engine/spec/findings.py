@@ -1,0 +1,109 @@
+"""Findings: located, coded problems reported by every validation layer.
+
+Codes are stable: tools and CI configs may match on them. The letter says the severity a code
+has by default (E error, W warning); the hundreds say the layer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+#: Every code the engine emits, with a one-line meaning (shown in the README and `--format json`).
+CODES: dict[str, str] = {
+    # 1xx: reading files
+    "E101": "YAML syntax error",
+    "E102": "included file not found or unreadable",
+    "E103": "include cycle",
+    "E104": "duplicate key in a mapping",
+    "E105": "file not found or unreadable",
+    # 2xx: schema
+    "E201": "unknown key",
+    "E202": "wrong type or invalid value",
+    "E203": "missing required key",
+    "E204": "a tool or guardrail must have exactly one kind",
+    # 3xx: references
+    "E301": "reference to an unknown agent",
+    "E302": "reference to an unknown tool",
+    "E303": "reference to an unknown state",
+    "E304": "reference to an unknown guardrail",
+    "E305": "instructions file not found",
+    "E306": "python callable cannot be imported",
+    "E307": "python callable parameters do not match the declared schema",
+    # 4xx: templates
+    "E401": "template syntax error",
+    "E402": "undefined template variable",
+    # 5xx: JSON Schema
+    "E501": "invalid JSON Schema",
+    "E502": "scripted arguments do not match the tool's schema",
+    # 6xx: graph lints
+    "W601": "agent unreachable from the start agent",
+    "W602": "state unreachable from the initial state",
+    "W603": "dead-end state (no transitions and no handoffs)",
+    "E604": "handoff to self",
+    "E605": "duplicate tool name in an agent's session",
+    "W606": "tool declared but used by no agent",
+    # 7xx: realtime API lints
+    "E701": "name the Realtime API refuses",
+    "W702": "agents use different voices",
+    "W703": "session.update payload is large",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem, located in a file (line and column are 1-based; 0 when unknown)."""
+
+    code: str
+    message: str
+    file: str = ""
+    line: int = 0
+    col: int = 0
+    severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        if self.severity == "error" and self.code.startswith("W"):
+            object.__setattr__(self, "severity", "warning")
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else (self.file or "<graph>")
+        return f"{where}: {self.severity} {self.code}: {self.message}"
+
+    def github(self) -> str:
+        """A GitHub Actions workflow command that annotates the line in the pull request."""
+        kind = "error" if self.severity == "error" else "warning"
+        msg = self.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return f"::{kind} file={self.file},line={self.line or 1},col={self.col or 1},title={self.code}::{msg}"
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.file, self.line, self.col, self.code)
+
+
+class SpecError(Exception):
+    """Raised when a graph cannot be loaded; carries every finding that stopped it."""
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self.findings = sorted(findings, key=Finding.sort_key)
+        super().__init__("\n".join(f.format() for f in self.findings))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ` (did you mean 'x'?)` suffix for a misspelled name, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def render(findings: list[Finding], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([f.as_dict() for f in findings], indent=2)
+    if fmt == "github":
+        return "\n".join(f.github() for f in findings)
+    return "\n".join(f.format() for f in findings)

@@ -1,0 +1,309 @@
+"""Pydantic models of the graph file. Unknown keys are refused at every depth.
+
+Session settings use the Realtime API's own field names (GA `session.update`), so what an author
+writes is what the API receives; `extra` is the raw escape hatch merged last.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .script import Script
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def _seconds(value: Any) -> Any:
+    """Durations: a number of seconds, or a string such as `5s`, `500ms`, `2m`."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", value)
+        if not m:
+            raise ValueError("a duration is a number of seconds or a string like '5s', '500ms', '2m'")
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+        return float(m.group(1)) * scale
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0, json_schema_extra={"examples": ["5s"]})]
+AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
+JsonSchema = dict[str, Any]
+
+
+# --- session defaults (API field names) -------------------------------------------------------
+
+
+class Transcription(Strict):
+    model: str = "gpt-4o-mini-transcribe"
+    language: str | None = None
+    prompt: str | None = None
+
+
+class NoiseReduction(Strict):
+    type: Literal["near_field", "far_field"]
+
+
+class SemanticVad(Strict):
+    type: Literal["semantic_vad"]
+    eagerness: Literal["low", "medium", "high", "auto"] | None = None
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+
+
+class ServerVad(Strict):
+    type: Literal["server_vad"]
+    threshold: float | None = Field(None, ge=0, le=1)
+    prefix_padding_ms: int | None = Field(None, ge=0)
+    silence_duration_ms: int | None = Field(None, ge=0)
+    idle_timeout_ms: int | None = Field(None, ge=5000, le=30000)
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+
+
+TurnDetection = Annotated[SemanticVad | ServerVad, Field(discriminator="type")]
+
+
+class AudioInput(Strict):
+    format: AudioFormat | None = None
+    transcription: Transcription | None = None
+    noise_reduction: NoiseReduction | None = None
+    turn_detection: TurnDetection | None = Field(
+        None, description="null turns voice activity detection off (push-to-talk)"
+    )
+
+
+class AudioOutput(Strict):
+    format: AudioFormat | None = None
+    voice: str | None = None
+    speed: float | None = Field(None, ge=0.25, le=1.5)
+
+
+class Audio(Strict):
+    input: AudioInput | None = None
+    output: AudioOutput | None = None
+
+
+class Tracing(Strict):
+    workflow_name: str | None = None
+    group_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class PromptRef(Strict):
+    id: str
+    version: str | None = None
+    variables: dict[str, str] | None = None
+
+
+class FunctionChoice(Strict):
+    type: Literal["function"]
+    name: str
+
+
+class Session(Strict):
+    """Defaults for every agent's `session.update`; an agent's own `session` overrides them."""
+
+    output_modalities: list[Literal["text", "audio"]] | None = Field(None, min_length=1, max_length=1)
+    audio: Audio | None = None
+    tool_choice: Literal["auto", "none", "required"] | FunctionChoice | None = None
+    max_output_tokens: Annotated[int, Field(ge=1, le=4096)] | Literal["inf"] | None = None
+    tracing: Literal["auto"] | Tracing | None = None
+    prompt: PromptRef | None = None
+    extra: dict[str, Any] | None = Field(None, description="merged last into the session object, as is")
+
+
+# --- agents -------------------------------------------------------------------------------------
+
+
+class Transition(Strict):
+    to: str = Field(description="a state of this agent, or `handoff:<agent>`")
+    when: str = Field(description="the condition, in words, for the model")
+    guard: str | None = Field(None, description="a Jinja2 expression over `context`, enforced by the engine")
+
+    @property
+    def handoff(self) -> str | None:
+        return self.to.removeprefix("handoff:") if self.to.startswith("handoff:") else None
+
+
+class Step(Strict):
+    description: str = ""
+    instructions: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list, description="tools offered in this state when enforced")
+    transitions: list[Transition] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_instruction(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("instructions"), str):
+            data = {**data, "instructions": [data["instructions"]]}
+        return data
+
+
+class StateMachine(Strict):
+    enforce: bool = Field(False, description="false: a plan in the prompt; true: tracked and enforced")
+    initial: str
+    steps: dict[str, Step] = Field(min_length=1)
+
+
+class Handoff(Strict):
+    agent: str
+    description: str | None = Field(None, description="overrides the target agent's description")
+
+
+class Agent(Strict):
+    description: str = Field("", description="what the agent does; used for its handoff tool")
+    instructions: str | None = Field(None, description="Jinja2 template over the context")
+    instructions_file: str | None = Field(
+        None, description="path to a Jinja2 template, relative to the graph"
+    )
+    voice: str | None = None
+    session: Session | None = None
+    tools: list[str] = Field(default_factory=list)
+    handoffs: list[str | Handoff] = Field(default_factory=list)
+    guardrails: list[str] | None = Field(None, description="omitted: every guardrail of the graph")
+    states: StateMachine | None = None
+
+    @model_validator(mode="after")
+    def _one_instructions(self) -> Agent:
+        if self.instructions is not None and self.instructions_file is not None:
+            raise ValueError("give either 'instructions' or 'instructions_file', not both")
+        return self
+
+    def handoff_targets(self) -> list[Handoff]:
+        return [Handoff(agent=h) if isinstance(h, str) else h for h in self.handoffs]
+
+
+# --- tools ---------------------------------------------------------------------------------------
+
+
+class EnvValue(Strict):
+    env: str = Field(description="name of the environment variable")
+    prefix: str = ""
+
+
+class HttpCall(Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    url: str = Field(description="Jinja2 template over `args` and `context`")
+    headers: dict[str, str | EnvValue] = Field(default_factory=dict)
+
+
+class HistoryWindow(Strict):
+    last: int = Field(10, ge=1)
+
+
+class Escalation(Strict):
+    model: str
+    instructions: str | None = None
+    instructions_file: str | None = None
+    history: HistoryWindow = Field(default_factory=HistoryWindow)
+    tools: list[str] = Field(default_factory=list, description="tools the text model may call")
+    output: Literal["text"] | JsonSchema = "text"
+    max_tool_rounds: int = Field(8, ge=1)
+
+
+class McpServer(Strict):
+    label: str
+    url: str
+    description: str | None = None
+    allowed_tools: list[str] | None = None
+    require_approval: Literal["always", "never"] = "never"
+    headers: dict[str, str | EnvValue] = Field(default_factory=dict)
+
+
+_TOOL_KINDS = ("run", "returns", "http", "escalate", "mcp")
+
+
+class Tool(Strict):
+    description: str = ""
+    parameters: JsonSchema = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    run: str | None = Field(None, description="`module:function`, resolved beside the graph file")
+    returns: Any = Field(None, description="a static result; strings are Jinja2 over `args` and `context`")
+    http: HttpCall | None = None
+    escalate: Escalation | None = None
+    mcp: McpServer | None = None
+    needs_approval: bool = False
+    timeout: Duration | None = None
+    on_timeout: str | None = Field(None, description="the output the model gets when the tool times out")
+    background: bool = Field(False, description="send the output without asking for a response")
+    sets: dict[str, Any] | None = Field(None, description="context update applied on success")
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Tool:
+        given = [k for k in _TOOL_KINDS if k in self.model_fields_set]
+        if len(given) != 1:
+            raise ValueError(
+                f"a tool has exactly one of {', '.join(_TOOL_KINDS)}; got {', '.join(given) or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in _TOOL_KINDS if k in self.model_fields_set)
+
+
+# --- guardrails ----------------------------------------------------------------------------------
+
+
+class Classifier(Strict):
+    model: str
+    categories: dict[str, str] = Field(min_length=1, description="category name -> what it covers")
+    instructions: str | None = None
+
+
+class Guardrail(Strict):
+    classify: Classifier | None = None
+    regex: list[str] | None = None
+    keywords: list[str] | None = None
+    run: str | None = Field(None, description="`module:function(text, context)` returning a category or None")
+    category: str = Field("BLOCKED", description="the category a regex or keyword match reports")
+    every_chars: int = Field(100, ge=1, description="check the transcript every N characters, and at its end")
+    message: str | None = Field(None, description="corrective instruction sent after a trip")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_pattern(cls, data: Any) -> Any:
+        for key in ("regex", "keywords"):
+            if isinstance(data, dict) and isinstance(data.get(key), str):
+                data = {**data, key: [data[key]]}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Guardrail:
+        given = [k for k in ("classify", "regex", "keywords", "run") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a guardrail has exactly one of classify, regex, keywords, run; got {', '.join(given) or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("classify", "regex", "keywords", "run") if getattr(self, k) is not None)
+
+
+# --- the graph -----------------------------------------------------------------------------------
+
+
+class GraphSpec(Strict):
+    graph: str = Field(description="the scenario's name")
+    description: str = ""
+    model: str = Field("gpt-realtime", description="the realtime model of the session")
+    session: Session = Field(default_factory=Session)
+    context: dict[str, Any] = Field(default_factory=dict, description="initial session context")
+    start: str
+    agents: dict[str, Agent] = Field(min_length=1)
+    tools: dict[str, Tool] = Field(default_factory=dict)
+    guardrails: dict[str, Guardrail] = Field(default_factory=dict)
+    demo: Script | None = Field(None, description="the scripted conversation `engine run` replays offline")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "Realtime agent graph"})
+
+
+def handoff_tool_name(agent_id: str) -> str:
+    """The name of the generated tool that hands the conversation to `agent_id`."""
+    return f"transfer_to_{agent_id}"

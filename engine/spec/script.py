@@ -1,0 +1,82 @@
+"""Scripted conversations: user turns and the model's actions.
+
+The simulator plays the model side of a script (`engine run` replays a graph's `demo`), and
+conversation tests extend the same turns with expectations. A turn's `model` actions run in
+order across as many responses as they need: a response streams consecutive `say` actions and
+ends at a `call` or `handoff`, whose output the engine sends back before the next response.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Say(_Strict):
+    say: str = Field(description="what the model says (audio and transcript)")
+    flag: str | None = Field(None, description="the category a classifier guardrail reports for this text")
+
+
+class SupervisorCall(_Strict):
+    call: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class SupervisorAnswer(_Strict):
+    answer: str | dict[str, Any] = Field(description="the text model's final answer (text or structured)")
+
+
+def _kind(data: Any, keys: tuple[str, ...]) -> str | None:
+    if isinstance(data, dict):
+        return next((k for k in keys if k in data), None)
+    return next((k for k in keys if hasattr(data, k)), None)
+
+
+SupervisorStep = Annotated[
+    Annotated[SupervisorCall, Tag("call")] | Annotated[SupervisorAnswer, Tag("answer")],
+    Discriminator(
+        lambda d: _kind(d, ("call", "answer")),
+        custom_error_type="supervisor_step",
+        custom_error_message="a supervisor step is either {call: tool, args: {...}} or {answer: ...}",
+    ),
+]
+
+
+class Call(_Strict):
+    call: str = Field(description="the tool the model calls")
+    args: dict[str, Any] = Field(default_factory=dict)
+    supervisor: list[SupervisorStep] | None = Field(
+        None, description="for an escalation: the text model's tool calls, then its answer"
+    )
+
+
+class Handoff(_Strict):
+    handoff: str = Field(description="the agent the model transfers to")
+
+
+ModelAction = Annotated[
+    Annotated[Say, Tag("say")] | Annotated[Call, Tag("call")] | Annotated[Handoff, Tag("handoff")],
+    Discriminator(
+        lambda d: _kind(d, ("say", "call", "handoff")),
+        custom_error_type="model_action",
+        custom_error_message="a model action is one of {say: ...}, {call: tool, args: {...}}, {handoff: agent}",
+    ),
+]
+
+
+class Turn(_Strict):
+    user: str | None = Field(None, description="what the user says; omitted for a turn the model opens")
+    model: list[ModelAction] = Field(default_factory=list)
+
+
+class Script(_Strict):
+    agent: str | None = Field(None, description="starting agent (default: the graph's start)")
+    context: dict[str, Any] = Field(
+        default_factory=dict, description="context values set before the first turn"
+    )
+    turns: list[Turn] = Field(min_length=1)
