@@ -106,12 +106,7 @@ def _allowed_keys(loc: Loc) -> list[str]:
         nxt = _step(tp, part)
         if nxt is not None:
             tp = nxt
-    return [
-        k
-        for arm in _arms(tp)
-        if isinstance(arm, type) and issubclass(arm, BaseModel)
-        for k in arm.model_fields
-    ]
+    return [k for arm in _arms(tp) if isinstance(arm, type) and issubclass(arm, BaseModel) for k in arm.model_fields]
 
 
 def _dotted(loc: Loc) -> str:

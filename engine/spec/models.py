@@ -158,9 +158,7 @@ class Handoff(Strict):
 class Agent(Strict):
     description: str = Field("", description="what the agent does; used for its handoff tool")
     instructions: str | None = Field(None, description="Jinja2 template over the context")
-    instructions_file: str | None = Field(
-        None, description="path to a Jinja2 template, relative to the graph"
-    )
+    instructions_file: str | None = Field(None, description="path to a Jinja2 template, relative to the graph")
     voice: str | None = None
     session: Session | None = None
     tools: list[str] = Field(default_factory=list)
@@ -236,9 +234,7 @@ class Tool(Strict):
     def _exactly_one_kind(self) -> Tool:
         given = [k for k in _TOOL_KINDS if k in self.model_fields_set]
         if len(given) != 1:
-            raise ValueError(
-                f"a tool has exactly one of {', '.join(_TOOL_KINDS)}; got {', '.join(given) or 'none'}"
-            )
+            raise ValueError(f"a tool has exactly one of {', '.join(_TOOL_KINDS)}; got {', '.join(given) or 'none'}")
         return self
 
     @property

@@ -76,7 +76,5 @@ class Turn(_Strict):
 
 class Script(_Strict):
     agent: str | None = Field(None, description="starting agent (default: the graph's start)")
-    context: dict[str, Any] = Field(
-        default_factory=dict, description="context values set before the first turn"
-    )
+    context: dict[str, Any] = Field(default_factory=dict, description="context values set before the first turn")
     turns: list[Turn] = Field(min_length=1)
