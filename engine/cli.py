@@ -1,0 +1,172 @@
+"""The `engine` command. Imports are lazy: `engine validate` must start fast."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engine", description="Declarative agent graphs for realtime voice agents.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check graph files; report file:line:col findings")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--strict", action="store_true", help="fail on warnings too")
+    p.add_argument("--format", choices=["text", "json", "github"], default="text")
+
+    p = sub.add_parser("compile", help="print the session.update an agent sends")
+    p.add_argument("file", type=Path, metavar="FILE")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--agent", help="the agent (default: the start agent)")
+    group.add_argument("--all", action="store_true", help="every agent (and every enforced state)")
+    p.add_argument("--state", help="a state of the agent's enforced state machine")
+    p.add_argument("--call-id", help="compile for a SIP call (audio formats left to the call)")
+
+    p = sub.add_parser("graph", help="draw the handoff graph")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--format", choices=["mermaid", "dot", "svg", "html"], default="mermaid")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
+
+    p = sub.add_parser("run", help="run a graph live, or replay its demo on the simulator without a key")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--url", help="a Realtime-compatible websocket URL (default: OpenAI)")
+    p.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra connection header")
+    p.add_argument("--call-id", help="attach to a SIP call by its id")
+    p.add_argument("--events", type=Path, metavar="FILE.jsonl", help="record every client and server event")
+    p.add_argument("--approve", choices=["ask", "auto", "deny"], default="ask", help="approval policy")
+    p.add_argument("--simulate", action="store_true", help="replay the demo on the simulator even with a key")
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the graph file")
+    p.add_argument("-o", "--output", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug of ours: say so in one line, traceback only on request
+        if os.environ.get("ENGINE_DEBUG"):
+            raise
+        print(f"engine: internal error: {type(exc).__name__}: {exc} (set ENGINE_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_FAIL
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    elif isinstance(text, bytes):
+        output.write_bytes(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .spec.findings import render
+    from .validate import validate_file
+
+    findings = []
+    for path in args.files:
+        findings.extend(validate_file(path).findings)
+    if args.format == "json" or findings:
+        print(render(findings, args.format))
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    if args.format == "text":
+        files = len(args.files)
+        print(f"{files} file{'s' * (files != 1)} checked: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return EXIT_FAIL if errors or (args.strict and warnings) else EXIT_OK
+
+
+def _load_or_report(path: Path):
+    from .spec import SpecError
+    from .validate import load_graph
+
+    try:
+        return load_graph(path)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    import json
+
+    from .compile import compile_all, compile_session
+    from .spec import did_you_mean
+
+    doc = _load_or_report(args.file)
+    if doc is None:
+        return EXIT_FAIL
+    if args.all:
+        print(json.dumps(compile_all(doc), indent=2))
+        return EXIT_OK
+    agent = args.agent or doc.spec.start
+    if agent not in doc.spec.agents:
+        print(f"engine: unknown agent '{agent}'{did_you_mean(agent, doc.spec.agents)}", file=sys.stderr)
+        return EXIT_USAGE
+    machine = doc.spec.agents[agent].states
+    if args.state and (machine is None or args.state not in machine.steps):
+        steps = machine.steps if machine else {}
+        print(f"engine: agent '{agent}' has no state '{args.state}'{did_you_mean(args.state, steps)}", file=sys.stderr)
+        return EXIT_USAGE
+    event = compile_session(doc, agent, state=args.state, call_id=args.call_id)
+    print(json.dumps(event, indent=2))
+    return EXIT_OK
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from .graph import GraphvizMissing, build_graph, render, render_svg
+
+    doc = _load_or_report(args.file)
+    if doc is None:
+        return EXIT_FAIL
+    graph = build_graph(doc)
+    try:
+        out = render_svg(doc, graph) if args.format == "svg" else render(doc, graph, args.format)
+    except GraphvizMissing as exc:
+        print(f"engine: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    if isinstance(out, bytes) and args.output is None:
+        sys.stdout.buffer.write(out)
+    else:
+        _emit(out, args.output)
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runtime.cli import run_command
+
+    doc = _load_or_report(args.file)
+    if doc is None:
+        return EXIT_FAIL
+    return run_command(doc, args)
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from .spec.schema import graph_json_schema_text
+
+    _emit(graph_json_schema_text(), args.output)
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "validate": _cmd_validate,
+    "compile": _cmd_compile,
+    "graph": _cmd_graph,
+    "run": _cmd_run,
+    "schema": _cmd_schema,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

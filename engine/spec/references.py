@@ -1,0 +1,154 @@
+"""The reference layer: every name a graph mentions must exist, every JSON Schema must be valid.
+
+Runs on a schema-valid `Document`; each finding points at the YAML node that holds the bad name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+
+from .document import Document, Loc
+from .findings import Finding, did_you_mean
+from .models import Escalation
+from .script import Call, Handoff, Script, SupervisorCall
+
+
+def check_references(doc: Document) -> list[Finding]:
+    return [
+        *_agents(doc),
+        *_tools(doc),
+        *_schemas(doc),
+        *(_script(doc, doc.spec.demo, ("demo",)) if doc.spec.demo else ()),
+    ]
+
+
+def _unknown(doc: Document, code: str, what: str, name: str, known: Any, loc: Loc) -> Finding:
+    return doc.finding(code, f"unknown {what} '{name}'{did_you_mean(name, known)}", loc)
+
+
+def _missing_file(doc: Document, relative: str, loc: Loc) -> Iterator[Finding]:
+    if not (doc.dir / relative).is_file():
+        yield doc.finding("E305", f"instructions file not found: {relative} (looked in {doc.dir})", loc)
+
+
+def _agents(doc: Document) -> Iterator[Finding]:
+    spec = doc.spec
+    agents, tools, guardrails = spec.agents, spec.tools, spec.guardrails
+    if spec.start not in agents:
+        yield _unknown(doc, "E301", "start agent", spec.start, agents, ("start",))
+    for agent_id, agent in agents.items():
+        at: Loc = ("agents", agent_id)
+        for i, name in enumerate(agent.tools):
+            if name not in tools:
+                yield _unknown(doc, "E302", "tool", name, tools, (*at, "tools", i))
+        for i, handoff in enumerate(agent.handoffs):
+            target = handoff if isinstance(handoff, str) else handoff.agent
+            loc = (*at, "handoffs", i) if isinstance(handoff, str) else (*at, "handoffs", i, "agent")
+            if target not in agents:
+                yield _unknown(doc, "E301", "agent", target, agents, loc)
+        for i, name in enumerate(agent.guardrails or ()):
+            if name not in guardrails:
+                yield _unknown(doc, "E304", "guardrail", name, guardrails, (*at, "guardrails", i))
+        if agent.instructions_file and not (doc.dir / agent.instructions_file).is_file():
+            yield doc.finding(
+                "E305", f"instructions file not found: {agent.instructions_file}", (*at, "instructions_file")
+            )
+        if agent.states:
+            yield from _states(doc, agent_id)
+
+
+def _states(doc: Document, agent_id: str) -> Iterator[Finding]:
+    machine = doc.spec.agents[agent_id].states
+    assert machine is not None
+    at: Loc = ("agents", agent_id, "states")
+    if machine.initial not in machine.steps:
+        yield _unknown(doc, "E303", "state", machine.initial, machine.steps, (*at, "initial"))
+    for step_id, step in machine.steps.items():
+        for i, name in enumerate(step.tools):
+            if name not in doc.spec.tools:
+                yield _unknown(doc, "E302", "tool", name, doc.spec.tools, (*at, "steps", step_id, "tools", i))
+        for i, transition in enumerate(step.transitions):
+            loc = (*at, "steps", step_id, "transitions", i, "to")
+            if transition.handoff is not None:
+                if transition.handoff not in doc.spec.agents:
+                    yield _unknown(doc, "E301", "agent", transition.handoff, doc.spec.agents, loc)
+            elif transition.to not in machine.steps:
+                known = [*machine.steps, *(f"handoff:{a}" for a in doc.spec.agents)]
+                yield _unknown(doc, "E303", "state", transition.to, known, loc)
+
+
+def _tools(doc: Document) -> Iterator[Finding]:
+    for name, tool in doc.spec.tools.items():
+        esc = tool.escalate
+        if esc is None:
+            continue
+        at: Loc = ("tools", name, "escalate")
+        for i, used in enumerate(esc.tools):
+            if used not in doc.spec.tools:
+                yield _unknown(doc, "E302", "tool", used, doc.spec.tools, (*at, "tools", i))
+            elif used == name:
+                yield doc.finding("E302", f"escalation '{name}' cannot call itself", (*at, "tools", i))
+        if esc.instructions_file and not (doc.dir / esc.instructions_file).is_file():
+            yield doc.finding(
+                "E305", f"instructions file not found: {esc.instructions_file}", (*at, "instructions_file")
+            )
+
+
+def _schema_problem(schema: Any) -> tuple[str, Loc] | None:
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return exc.message, tuple(exc.path)
+    return None
+
+
+def _schemas(doc: Document) -> Iterator[Finding]:
+    for name, tool in doc.spec.tools.items():
+        at: Loc = ("tools", name, "parameters")
+        problem = _schema_problem(tool.parameters)
+        if problem:
+            yield doc.finding("E501", f"tool '{name}' parameters: {problem[0]}", (*at, *problem[1]))
+        elif tool.parameters.get("type") != "object":
+            yield doc.finding("E501", f"tool '{name}' parameters must be a JSON Schema of type 'object'", at)
+        if isinstance(tool.escalate, Escalation) and isinstance(tool.escalate.output, dict):
+            problem = _schema_problem(tool.escalate.output)
+            if problem:
+                out: Loc = ("tools", name, "escalate", "output", *problem[1])
+                yield doc.finding("E501", f"tool '{name}' escalation output: {problem[0]}", out)
+
+
+def _args_problem(doc: Document, tool: str, args: dict[str, Any]) -> str | None:
+    spec = doc.spec.tools.get(tool)
+    if spec is None or _schema_problem(spec.parameters):
+        return None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec.parameters).iter_errors(args))
+    return None if error is None else f"arguments for '{tool}' do not match its schema: {error.message}"
+
+
+def _script(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
+    """References in a scripted conversation: tools, agents, and arguments against schemas."""
+    agents, tools = doc.spec.agents, doc.spec.tools
+    if script.agent and script.agent not in agents:
+        yield _unknown(doc, "E301", "agent", script.agent, agents, (*at, "agent"))
+    for t, turn in enumerate(script.turns):
+        for a, action in enumerate(turn.model):
+            loc: Loc = (*at, "turns", t, "model", a)
+            if isinstance(action, Handoff) and action.handoff not in agents:
+                yield _unknown(doc, "E301", "agent", action.handoff, agents, (*loc, "handoff"))
+            if not isinstance(action, Call):
+                continue
+            if action.call not in tools:
+                yield _unknown(doc, "E302", "tool", action.call, tools, (*loc, "call"))
+            elif problem := _args_problem(doc, action.call, action.args):
+                yield doc.finding("E502", problem, (*loc, "args"))
+            for s, step in enumerate(action.supervisor or ()):
+                if not isinstance(step, SupervisorCall):
+                    continue
+                step_loc: Loc = (*loc, "supervisor", s)
+                if step.call not in tools:
+                    yield _unknown(doc, "E302", "tool", step.call, tools, (*step_loc, "call"))
+                elif problem := _args_problem(doc, step.call, step.args):
+                    yield doc.finding("E502", problem, (*step_loc, "args"))

@@ -1,0 +1,177 @@
+"""Validation in layers (design §3): YAML, schema, references, templates, callables, graph, payloads.
+
+A layer runs only when the layers before it found no errors, so every finding is about a file
+the earlier layers accepted (no cascades of follow-on noise).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .spec import Document, Finding, SpecError, load_document
+from .spec.document import Loc
+from .spec.references import check_references
+
+#: Above this many bytes a session.update slows every handoff; the API's own limits are higher.
+LARGE_PAYLOAD_BYTES = 64 * 1024
+
+
+@dataclass
+class Report:
+    path: Path
+    document: Document | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+
+def validate_file(path: str | Path) -> Report:
+    report = Report(Path(path))
+    try:
+        report.document = load_document(path)
+    except SpecError as exc:
+        report.findings = exc.findings
+        return report
+    doc = report.document
+    for layer in (check_references, _check_templates, _check_callables, _check_graph, _check_payloads):
+        found = layer(doc)
+        report.findings.extend(found)
+        if any(f.severity == "error" for f in found):
+            break
+    report.findings.sort(key=Finding.sort_key)
+    return report
+
+
+def load_graph(path: str | Path) -> Document:
+    """A document that passed every layer (warnings allowed); raise `SpecError` otherwise."""
+    report = validate_file(path)
+    if report.errors or report.document is None:
+        raise SpecError(report.errors)
+    return report.document
+
+
+# --- templates --------------------------------------------------------------------------------------
+
+
+def _template_sources(doc: Document) -> Iterator[tuple[str, Loc, Path | None]]:
+    """Every Jinja2 source with where it lives: inline (a YAML location) or a file."""
+    for agent_id, agent in doc.spec.agents.items():
+        if agent.instructions is not None:
+            yield agent.instructions, ("agents", agent_id, "instructions"), None
+        elif agent.instructions_file:
+            yield "", ("agents", agent_id, "instructions_file"), doc.dir / agent.instructions_file
+    for name, tool in doc.spec.tools.items():
+        esc = tool.escalate
+        if esc and esc.instructions is not None:
+            yield esc.instructions, ("tools", name, "escalate", "instructions"), None
+        elif esc and esc.instructions_file:
+            yield "", ("tools", name, "escalate", "instructions_file"), doc.dir / esc.instructions_file
+        if tool.http:
+            yield tool.http.url, ("tools", name, "http", "url"), None
+        if isinstance(tool.returns, str):
+            yield tool.returns, ("tools", name, "returns"), None
+
+
+def _check_templates(doc: Document) -> list[Finding]:
+    from .compile.templates import check_expression, check_template
+
+    findings = []
+    for source, loc, file in _template_sources(doc):
+        if file is not None:
+            source = file.read_text(encoding="utf-8")
+        known = _known_variables(doc, tool_template=loc[0] == "tools")
+        for problem in check_template(source, known):
+            if file is not None:
+                findings.append(Finding(problem.code, problem.message, _display(file), problem.line, 1))
+            else:
+                base = doc.finding(problem.code, problem.message, loc)
+                # Block scalars (`|`) start their text on the line after the mark.
+                offset = problem.line if _is_block(doc, loc) else problem.line - 1
+                findings.append(Finding(problem.code, problem.message, base.file, base.line + offset, base.col))
+    for agent_id, agent in doc.spec.agents.items():
+        for step_id, step in (agent.states.steps if agent.states else {}).items():
+            for i, transition in enumerate(step.transitions):
+                if transition.guard is None:
+                    continue
+                loc = ("agents", agent_id, "states", "steps", step_id, "transitions", i, "guard")
+                for problem in check_expression(transition.guard, _known_variables(doc)):
+                    findings.append(doc.finding(problem.code, f"guard: {problem.message}", loc))
+    return findings
+
+
+def _known_variables(doc: Document, *, tool_template: bool = False) -> dict[str, object]:
+    """What a template may name: the context keys, `context` itself, `agent`, `graph`, and `args` in tools."""
+    context = doc.spec.context
+    known: dict[str, object] = {**context, "context": context, "agent": "", "graph": doc.spec.graph}
+    if tool_template:
+        known["args"] = {}
+    return known
+
+
+def _is_block(doc: Document, loc: Loc) -> bool:
+    node = doc.raw
+    for part in loc[:-1]:
+        node = node[part]
+    mark = node.value_marks.get(loc[-1]) if hasattr(node, "value_marks") else None
+    if mark is None:
+        return False
+    lines = Path(mark.file).read_text(encoding="utf-8").splitlines() if Path(mark.file).is_file() else []
+    return 0 < mark.line <= len(lines) and lines[mark.line - 1][mark.col - 1 :].lstrip()[:1] in ("|", ">")
+
+
+def _display(path: Path) -> str:
+    from .spec.loader import display_path
+
+    return display_path(path)
+
+
+# --- python callables ---------------------------------------------------------------------------
+
+
+def _check_callables(doc: Document) -> list[Finding]:
+    from .tools.python import CallableError, check_signature, resolve_callable
+
+    findings = []
+    targets = [(("tools", n, "run"), t.run, t.parameters) for n, t in doc.spec.tools.items() if t.run]
+    targets += [(("guardrails", n, "run"), g.run, None) for n, g in doc.spec.guardrails.items() if g.run]
+    for loc, target, schema in targets:
+        try:
+            fn = resolve_callable(doc.dir, target)
+        except CallableError as exc:
+            findings.append(doc.finding("E306", str(exc), loc))
+            continue
+        if schema is not None:
+            for problem in check_signature(fn, schema):
+                findings.append(doc.finding("E307", f"{target}: {problem}", loc))
+    return findings
+
+
+# --- graph and payload lints ----------------------------------------------------------------------
+
+
+def _check_graph(doc: Document) -> list[Finding]:
+    from .graph import build_graph, lint_graph
+
+    return lint_graph(doc, build_graph(doc))
+
+
+def _check_payloads(doc: Document) -> list[Finding]:
+    from .compile import compile_all
+
+    findings = []
+    for key, event in compile_all(doc).items():
+        size = len(json.dumps(event).encode())
+        if size > LARGE_PAYLOAD_BYTES:
+            agent_id = key.split("/")[0]
+            message = f"the session.update of '{key}' is {size // 1024} KiB; every handoff sends it whole"
+            findings.append(doc.finding("W703", message, ("agents", agent_id)))
+    return findings
