@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--approve", choices=["ask", "auto", "deny"], default="ask", help="approval policy")
     p.add_argument("--simulate", action="store_true", help="replay the demo on the simulator even with a key")
 
+    p = sub.add_parser("test", help="run conversation tests (offline on the simulator, or --live)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="graph files or *.tests.yaml files")
+    p.add_argument("-k", dest="keyword", metavar="EXPR", help="only tests whose name contains EXPR")
+    p.add_argument("--live", action="store_true", help="run against the real API (or --url); actions become expectations")
+    p.add_argument("--url", help="with --live: a Realtime-compatible websocket URL")
+    p.add_argument("--coverage", action="store_true", help="report agents, edges, states, transitions, tools exercised")
+    p.add_argument("--min-coverage", type=float, metavar="N", help="fail when coverage is below N percent")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+
     p = sub.add_parser("schema", help="print the JSON Schema of the graph file")
     p.add_argument("-o", "--output", type=Path)
     return parser
@@ -153,6 +162,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_command(doc, args)
 
 
+def _cmd_test(args: argparse.Namespace) -> int:
+    from .testing.command import test_command
+
+    return test_command(args)
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from .spec.schema import graph_json_schema_text
 
@@ -165,6 +180,7 @@ _COMMANDS = {
     "compile": _cmd_compile,
     "graph": _cmd_graph,
     "run": _cmd_run,
+    "test": _cmd_test,
     "schema": _cmd_schema,
 }
 

@@ -50,7 +50,7 @@ def load_document(path: str | Path) -> Document:
     try:
         spec = GraphSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(_schema_findings(raw, exc)) from None
+        raise SpecError(schema_findings(raw, exc)) from None
     return Document(spec, raw, Path(path).resolve())
 
 
@@ -99,9 +99,9 @@ def _step(tp: Any, part: Any) -> Any:
     return None
 
 
-def _allowed_keys(loc: Loc) -> list[str]:
+def _allowed_keys(loc: Loc, root: type[BaseModel]) -> list[str]:
     """The keys the model at `loc` accepts (for did-you-mean on unknown keys)."""
-    tp: Any = GraphSpec
+    tp: Any = root
     for part in loc:
         nxt = _step(tp, part)
         if nxt is not None:
@@ -119,7 +119,8 @@ def _dotted(loc: Loc) -> str:
 _TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "union_tag_invalid", "literal_error")
 
 
-def _schema_findings(raw: Mapping, exc: ValidationError) -> list[Finding]:
+def schema_findings(raw: Mapping, exc: ValidationError, root: type[BaseModel] = GraphSpec) -> list[Finding]:
+    """Pydantic's errors as located findings, deduplicated across union arms."""
     doc = Document(GraphSpec.model_construct(), raw, Path(raw.mark.file if raw.mark else ""))
     entries = []
     for err in exc.errors(include_url=False):
@@ -137,16 +138,16 @@ def _schema_findings(raw: Mapping, exc: ValidationError) -> list[Finding]:
     for err, loc, data_loc in entries:
         if is_type_error(err) and any(s[: len(data_loc)] == data_loc for s in specific):
             continue
-        findings.append(_finding(doc, err, loc, data_loc))
+        findings.append(_finding(doc, err, loc, data_loc, root))
     return list(dict.fromkeys(findings))
 
 
-def _finding(doc: Document, err: dict[str, Any], loc: Loc, data_loc: Loc) -> Finding:
+def _finding(doc: Document, err: dict[str, Any], loc: Loc, data_loc: Loc, root: type[BaseModel]) -> Finding:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         name = data_loc[-1] if data_loc else loc[-1]
         parent = data_loc[:-1]
-        hint = did_you_mean(str(name), _allowed_keys(parent))
+        hint = did_you_mean(str(name), _allowed_keys(parent, root))
         return doc.finding("E201", f"unknown key '{name}' in {_dotted(parent)}{hint}", data_loc, key=True)
     if kind == "missing":
         return doc.finding("E203", f"missing required key '{loc[-1]}' in {_dotted(data_loc)}", data_loc)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from .script import Script
+from .script import ConversationTest, Script
 
 
 class Strict(BaseModel):
@@ -296,6 +296,7 @@ class GraphSpec(Strict):
     tools: dict[str, Tool] = Field(default_factory=dict)
     guardrails: dict[str, Guardrail] = Field(default_factory=dict)
     demo: Script | None = Field(None, description="the scripted conversation `engine run` replays offline")
+    tests: list[ConversationTest] = Field(default_factory=list, description="conversation tests (`engine test`)")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "Realtime agent graph"})
 

@@ -13,7 +13,7 @@ import jsonschema
 from .document import Document, Loc
 from .findings import Finding, did_you_mean
 from .models import Escalation
-from .script import Call, Handoff, Script, SupervisorCall
+from .script import Call, Expect, Handoff, Script, SupervisorCall, ToolExpectation, Transition
 
 
 def check_references(doc: Document) -> list[Finding]:
@@ -21,7 +21,8 @@ def check_references(doc: Document) -> list[Finding]:
         *_agents(doc),
         *_tools(doc),
         *_schemas(doc),
-        *(_script(doc, doc.spec.demo, ("demo",)) if doc.spec.demo else ()),
+        *(check_script(doc, doc.spec.demo, ("demo",)) if doc.spec.demo else ()),
+        *(f for i, test in enumerate(doc.spec.tests) for f in check_script(doc, test, ("tests", i))),
     ]
 
 
@@ -128,16 +129,26 @@ def _args_problem(doc: Document, tool: str, args: dict[str, Any]) -> str | None:
     return None if error is None else f"arguments for '{tool}' do not match its schema: {error.message}"
 
 
-def _script(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
+def check_script(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
     """References in a scripted conversation: tools, agents, and arguments against schemas."""
     agents, tools = doc.spec.agents, doc.spec.tools
     if script.agent and script.agent not in agents:
         yield _unknown(doc, "E301", "agent", script.agent, agents, (*at, "agent"))
+    states = {s for a in agents.values() if a.states for s in a.states.steps}
+    if script.state and script.state not in states:
+        yield _unknown(doc, "E303", "state", script.state, states, (*at, "state"))
     for t, turn in enumerate(script.turns):
+        if turn.expect is not None:
+            yield from _expectations(doc, turn.expect, (*at, "turns", t, "expect"), states)
         for a, action in enumerate(turn.model):
             loc: Loc = (*at, "turns", t, "model", a)
             if isinstance(action, Handoff) and action.handoff not in agents:
                 yield _unknown(doc, "E301", "agent", action.handoff, agents, (*loc, "handoff"))
+            if isinstance(action, Transition):
+                target = action.transition.removeprefix("handoff:")
+                known = agents if action.transition.startswith("handoff:") else states
+                if target not in known:
+                    yield _unknown(doc, "E303", "state", action.transition, known, (*loc, "transition"))
             if not isinstance(action, Call):
                 continue
             if action.call not in tools:
@@ -152,3 +163,20 @@ def _script(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
                     yield _unknown(doc, "E302", "tool", step.call, tools, (*step_loc, "call"))
                 elif problem := _args_problem(doc, step.call, step.args):
                     yield doc.finding("E502", problem, (*step_loc, "args"))
+
+
+def _expectations(doc: Document, expect: Expect, at: Loc, states: set[str]) -> Iterator[Finding]:
+    agents, tools, guardrails = doc.spec.agents, doc.spec.tools, doc.spec.guardrails
+    if expect.agent and expect.agent not in agents:
+        yield _unknown(doc, "E301", "agent", expect.agent, agents, (*at, "agent"))
+    if expect.state and expect.state not in states:
+        yield _unknown(doc, "E303", "state", expect.state, states, (*at, "state"))
+    for i, tool in enumerate(expect.tools or ()):
+        name = tool.name if isinstance(tool, ToolExpectation) else tool
+        if name not in tools:
+            loc = (*at, "tools", i, "name") if isinstance(tool, ToolExpectation) else (*at, "tools", i)
+            yield _unknown(doc, "E302", "tool", name, tools, loc)
+    if expect.approval and expect.approval not in tools:
+        yield _unknown(doc, "E302", "tool", expect.approval, tools, (*at, "approval"))
+    if expect.guardrail and expect.guardrail.split(":")[0] not in guardrails:
+        yield _unknown(doc, "E304", "guardrail", expect.guardrail.split(":")[0], guardrails, (*at, "guardrail"))

@@ -8,7 +8,7 @@ ends at a `call` or `handoff`, whose output the engine sends back before the nex
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -59,22 +59,69 @@ class Handoff(_Strict):
     handoff: str = Field(description="the agent the model transfers to")
 
 
+class Transition(_Strict):
+    transition: str = Field(description="the state (or `handoff:<agent>`) the model asks to move to")
+    reason: str = ""
+
+
+TRANSITION_TOOL = "transition_state"
+"""The tool an agent with an enforced state machine calls to move (its `to` is an enum)."""
+
 ModelAction = Annotated[
-    Annotated[Say, Tag("say")] | Annotated[Call, Tag("call")] | Annotated[Handoff, Tag("handoff")],
+    Annotated[Say, Tag("say")]
+    | Annotated[Call, Tag("call")]
+    | Annotated[Handoff, Tag("handoff")]
+    | Annotated[Transition, Tag("transition")],
     Discriminator(
-        lambda d: _kind(d, ("say", "call", "handoff")),
+        lambda d: _kind(d, ("say", "call", "handoff", "transition")),
         custom_error_type="model_action",
-        custom_error_message="a model action is one of {say: ...}, {call: tool, args: {...}}, {handoff: agent}",
+        custom_error_message="a model action is one of {say: ...}, {call: tool, args: {...}}, {handoff: agent}, "
+        "{transition: state}",
     ),
 ]
+
+
+class ToolExpectation(_Strict):
+    name: str
+    args: dict[str, Any] | None = Field(None, description="these arguments, among others")
+    output: Any = Field(None, description="a dict the output contains, or text it contains")
+    ok: bool | None = None
+
+
+class Expect(_Strict):
+    """What must hold after a turn. Dicts match as subsets; text matches as a substring."""
+
+    agent: str | None = None
+    state: str | None = None
+    context: dict[str, Any] | None = None
+    tools: list[str | ToolExpectation] | None = Field(None, description="tools run during the turn, in order")
+    guardrail: str | None = Field(None, description="a guardrail tripped: `name` or `name:CATEGORY`")
+    approval: str | None = Field(None, description="approval was requested for this tool")
+    verdict: Any = Field(None, description="the last escalation's answer (dict subset or text)")
+    refused: str | None = Field(None, description="a transition or handoff refused: `state` or `handoff:agent`")
+    says: str | None = Field(None, description="text the assistant said during the turn")
 
 
 class Turn(_Strict):
     user: str | None = Field(None, description="what the user says; omitted for a turn the model opens")
     model: list[ModelAction] = Field(default_factory=list)
+    expect: Expect | None = None
 
 
 class Script(_Strict):
     agent: str | None = Field(None, description="starting agent (default: the graph's start)")
+    state: str | None = Field(None, description="starting state of the agent's enforced state machine")
     context: dict[str, Any] = Field(default_factory=dict, description="context values set before the first turn")
+    approve: Literal["auto", "deny"] = Field("auto", description="how approval requests are answered")
     turns: list[Turn] = Field(min_length=1)
+
+
+class ConversationTest(Script):
+    name: str
+
+
+class ConversationTestFile(_Strict):
+    """A sibling `<graph>.tests.yaml`: conversation tests for the graph beside it."""
+
+    graph: str | None = Field(None, description="the graph file (default: the name without `.tests`)")
+    tests: list[ConversationTest] = Field(min_length=1)

@@ -1,0 +1,153 @@
+"""Typed session events for frontends: what happened, in the engine's words, not the wire's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStart:
+    agent: str
+    state: str | None = None
+    type: Literal["agent_start"] = "agent_start"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEnd:
+    agent: str
+    type: Literal["agent_end"] = "agent_end"
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffEvent:
+    source: str
+    target: str
+    type: Literal["handoff"] = "handoff"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    agent: str
+    source: str
+    target: str
+    type: Literal["state_changed"] = "state_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRefused:
+    agent: str
+    source: str
+    target: str
+    reason: str
+    type: Literal["transition_refused"] = "transition_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStart:
+    agent: str
+    tool: str
+    call_id: str
+    arguments: str
+    type: Literal["tool_start"] = "tool_start"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEnd:
+    agent: str
+    tool: str
+    call_id: str
+    output: str
+    ok: bool
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    type: Literal["tool_end"] = "tool_end"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequested:
+    agent: str
+    tool: str
+    call_id: str
+    arguments: str
+    type: Literal["approval_requested"] = "approval_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailTripped:
+    agent: str
+    guardrail: str
+    category: str
+    rationale: str
+    text: str
+    type: Literal["guardrail_tripped"] = "guardrail_tripped"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDelta:
+    role: Literal["user", "assistant"]
+    item_id: str
+    delta: str
+    done: bool = False
+    type: Literal["transcript"] = "transcript"
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    item_id: str
+    data: str  # base64, as received: forwarded untouched
+    type: Literal["audio"] = "audio"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInterrupted:
+    item_id: str
+    played_ms: int
+    type: Literal["audio_interrupted"] = "audio_interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryUpdated:
+    items: int
+    type: Literal["history_updated"] = "history_updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    attempt: int
+    restored_items: int
+    type: Literal["reconnected"] = "reconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    message: str
+    code: str | None = None
+    fatal: bool = False
+    type: Literal["error"] = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """No response active or requested, no tool, approval or guardrail check pending."""
+
+    type: Literal["idle"] = "idle"
+
+
+SessionEvent = (
+    AgentStart
+    | AgentEnd
+    | HandoffEvent
+    | StateChanged
+    | TransitionRefused
+    | ToolStart
+    | ToolEnd
+    | ApprovalRequested
+    | GuardrailTripped
+    | TranscriptDelta
+    | Audio
+    | AudioInterrupted
+    | HistoryUpdated
+    | Reconnected
+    | Error
+    | Idle
+)

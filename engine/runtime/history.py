@@ -1,0 +1,84 @@
+"""The conversation as the engine saw it: messages, transcripts, tool calls and their outputs.
+
+Items are plain dicts in the shape tools read (`engine.tools.ToolContext.history`), kept in
+order with an index by item id, so every update is O(1) however long the conversation is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class History:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._by_call: dict[str, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def get(self, item_id: str) -> dict[str, Any] | None:
+        return self._by_id.get(item_id)
+
+    def add_message(self, item_id: str, role: str, text: str = "") -> dict[str, Any]:
+        item = self._by_id.get(item_id)
+        if item is None:
+            item = {"id": item_id, "type": "message", "role": role, "text": text}
+            self._append(item)
+        elif text and not item["text"]:
+            item["text"] = text
+        return item
+
+    def add_call(self, item_id: str, name: str, call_id: str, arguments: str) -> dict[str, Any]:
+        item = self._by_id.get(item_id)
+        if item is None:
+            item = {"id": item_id, "type": "function_call", "name": name, "call_id": call_id}
+            item.update(arguments=arguments, output=None)
+            self._append(item)
+            self._by_call[call_id] = item
+        else:
+            item.update(name=name, call_id=call_id, arguments=arguments)
+            self._by_call[call_id] = item
+        return item
+
+    def set_output(self, call_id: str, output: str) -> None:
+        item = self._by_call.get(call_id)
+        if item is not None:
+            item["output"] = output
+
+    def append_text(self, item_id: str, delta: str) -> dict[str, Any] | None:
+        item = self._by_id.get(item_id)
+        if item is not None:
+            item["text"] += delta
+        return item
+
+    def set_text(self, item_id: str, text: str, role: str = "assistant") -> None:
+        item = self._by_id.get(item_id) or self.add_message(item_id, role)
+        item["text"] = text
+
+    def remove(self, item_id: str) -> None:
+        item = self._by_id.pop(item_id, None)
+        if item is not None:
+            self.items.remove(item)
+
+    def _append(self, item: dict[str, Any]) -> None:
+        self.items.append(item)
+        self._by_id[item["id"]] = item
+
+    def restore_events(self) -> list[dict[str, Any]]:
+        """`conversation.item.create` events that rebuild this conversation in a new session."""
+        events: list[dict[str, Any]] = []
+        for item in self.items:
+            if item["type"] == "message" and item["text"]:
+                kind = "output_text" if item["role"] == "assistant" else "input_text"
+                content = [{"type": kind, "text": item["text"]}]
+                events.append({"role": item["role"], "type": "message", "content": content})
+            elif item["type"] == "function_call":
+                call = {"type": "function_call", "call_id": item["call_id"], "name": item["name"]}
+                events.append({**call, "arguments": item["arguments"]})
+                if item["output"] is not None:
+                    events.append(
+                        {"type": "function_call_output", "call_id": item["call_id"], "output": item["output"]}
+                    )
+        return [{"type": "conversation.item.create", "item": e} for e in events]
