@@ -93,39 +93,47 @@ def _check_templates(doc: Document) -> list[Finding]:
             if file is not None:
                 findings.append(Finding(problem.code, problem.message, _display(file), problem.line, 1))
             else:
-                base = doc.finding(problem.code, problem.message, loc)
-                # Block scalars (`|`) start their text on the line after the mark.
-                offset = problem.line if _is_block(doc, loc) else problem.line - 1
-                findings.append(Finding(problem.code, problem.message, base.file, base.line + offset, base.col))
+                findings.append(_inline_finding(doc, loc, problem.code, problem.message, problem.line))
+    known = _known_variables(doc)
     for agent_id, agent in doc.spec.agents.items():
         for step_id, step in (agent.states.steps if agent.states else {}).items():
+            at: Loc = ("agents", agent_id, "states", "steps", step_id)
+            texts = [((*at, "description"), step.description)]
+            texts += [((*at, "instructions", i), text) for i, text in enumerate(step.instructions)]
+            texts += [((*at, "examples", i), text) for i, text in enumerate(step.examples)]
+            texts += [((*at, "transitions", i, "when"), t.when) for i, t in enumerate(step.transitions)]
+            for loc, text in texts:
+                findings += [doc.finding(p.code, p.message, loc) for p in check_template(text, known)]
             for i, transition in enumerate(step.transitions):
-                if transition.guard is None:
-                    continue
-                loc = ("agents", agent_id, "states", "steps", step_id, "transitions", i, "guard")
-                for problem in check_expression(transition.guard, _known_variables(doc)):
-                    findings.append(doc.finding(problem.code, f"guard: {problem.message}", loc))
+                if transition.guard is not None:
+                    loc = (*at, "transitions", i, "guard")
+                    for problem in check_expression(transition.guard, known):
+                        findings.append(doc.finding(problem.code, f"guard: {problem.message}", loc))
     return findings
 
 
 def _known_variables(doc: Document, *, tool_template: bool = False) -> dict[str, object]:
     """What a template may name: the context keys, `context` itself, `agent`, `graph`, and `args` in tools."""
-    context = doc.spec.context
+    # Keys a tool's `sets` adds later count as known: guards are written for them.
+    later = {key: None for tool in doc.spec.tools.values() for key in (tool.sets or {})}
+    context = {**later, **doc.spec.context}
     known: dict[str, object] = {**context, "context": context, "agent": "", "graph": doc.spec.graph}
     if tool_template:
         known["args"] = {}
     return known
 
 
-def _is_block(doc: Document, loc: Loc) -> bool:
-    node = doc.raw
-    for part in loc[:-1]:
-        node = node[part]
-    mark = node.value_marks.get(loc[-1]) if hasattr(node, "value_marks") else None
-    if mark is None:
-        return False
-    lines = Path(mark.file).read_text(encoding="utf-8").splitlines() if Path(mark.file).is_file() else []
-    return 0 < mark.line <= len(lines) and lines[mark.line - 1][mark.col - 1 :].lstrip()[:1] in ("|", ">")
+def _inline_finding(doc: Document, loc: Loc, code: str, message: str, line: int) -> Finding:
+    """A finding at line `line` of a template written inline in the YAML."""
+    base = doc.finding(code, message, loc)
+    lines = Path(base.file).read_text(encoding="utf-8").splitlines() if Path(base.file).is_file() else []
+    start = lines[base.line - 1][base.col - 1 :] if 0 < base.line <= len(lines) else ""
+    if start.lstrip()[:1] not in ("|", ">"):
+        return Finding(code, message, base.file, base.line + line - 1, base.col)
+    # A block scalar's text starts on the line after its indicator, at its indentation.
+    target = base.line + line
+    text = lines[target - 1] if target <= len(lines) else ""
+    return Finding(code, message, base.file, target, len(text) - len(text.lstrip()) + 1)
 
 
 def _display(path: Path) -> str:

@@ -111,7 +111,7 @@ def test_run_target_whose_parameters_do_not_match(write_graph):
 
 def test_invalid_json_schema_points_inside_the_schema(write_graph):
     text = MINI.replace("query: {type: string}", "query: {type: strin}")
-    _check(write_graph, text, "E501", "{type: strin}", message="strin")
+    _check(write_graph, text, "E501", "strin}", message="strin")
 
 
 def test_undefined_template_variable_in_a_block_scalar(write_graph):
@@ -165,7 +165,9 @@ def test_states_are_valid(write_graph):
 
 
 def test_transition_to_unknown_state(write_graph):
-    text = MINI.replace("    handoffs: [helper]\n", "    handoffs: [helper]\n" + STATES.replace("{to: ask", "{to: aks"), 1)
+    text = MINI.replace(
+        "    handoffs: [helper]\n", "    handoffs: [helper]\n" + STATES.replace("{to: ask", "{to: aks"), 1
+    )
     _check(write_graph, text, "E303", "aks", message="did you mean 'ask'?")
 
 
@@ -173,15 +175,19 @@ def test_unreachable_and_dead_end_states(write_graph):
     extra = "        lost:\n          instructions: Nobody comes here.\n"
     text = MINI.replace("    handoffs: [helper]\n", "    handoffs: [helper]\n" + STATES + extra, 1)
     _check(write_graph, text, "W602", "lost:")
-    text = MINI.replace("    handoffs: [helper]\n", "    handoffs: [helper]\n" + STATES, 1)
-    text = text.replace("          transitions: [{to: handoff:helper, when: they need help, guard: context.company}]\n", "")
-    _check(write_graph, text, "W603", "ask:")
+    # A state that is not the last one, with no way out, in an agent without handoffs.
+    stuck = STATES.replace(
+        "transitions: [{to: ask, when: greeted}]", "transitions: [{to: ask, when: greeted}, {to: stuck, when: x}]"
+    )
+    stuck = stuck.replace("      steps:\n", "      steps:\n        stuck:\n          instructions: Wait.\n")
+    text = MINI.replace("    handoffs: [helper]\n", stuck, 1)
+    _check(write_graph, text, "W603", "stuck:\n")
 
 
 def test_tool_named_like_a_generated_transfer_tool(write_graph):
     text = MINI.replace("  echo:\n", "  transfer_to_helper:\n").replace("tools: [echo]", "tools: [transfer_to_helper]")
     text = text.replace("tools: [lookup]", "tools: [lookup, transfer_to_helper]")
-    hit = _check(write_graph, text, "E605", "transfer_to_helper]\n    handoffs: [helper]")
+    hit = _check(write_graph, text, "E605", "transfer_to_helper:\n")
     assert "transfer_to_helper" in hit.message
 
 
@@ -191,7 +197,9 @@ def test_tool_name_the_api_refuses(write_graph):
 
 
 def test_agents_with_different_voices_warn(write_graph):
-    text = MINI.replace("    description: Helps with anything.\n", "    description: Helps with anything.\n    voice: ash\n")
+    text = MINI.replace(
+        "    description: Helps with anything.\n", "    description: Helps with anything.\n    voice: ash\n"
+    )
     text = text.replace("context:", "session:\n  audio: {output: {voice: sage}}\ncontext:")
     _check(write_graph, text, "W702", "ash")
 
@@ -216,7 +224,9 @@ def test_cli_exit_codes_and_formats(write_graph, capsys):
     assert finding["code"] == "E301" and finding["line"] > 0
     assert main(["validate", "--format", "github", str(bad)]) == 1
     assert capsys.readouterr().out.startswith("::error file=")
-    warn = write_graph(MINI.replace("tools:\n  lookup:", "  orphan:\n    instructions: x\ntools:\n  lookup:"), name="w.yaml")
+    warn = write_graph(
+        MINI.replace("tools:\n  lookup:", "  orphan:\n    instructions: x\ntools:\n  lookup:"), name="w.yaml"
+    )
     assert main(["validate", str(warn)]) == 0
     assert main(["validate", "--strict", str(warn)]) == 1
     with pytest.raises(SystemExit) as exc:

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ..compile import TemplateRenderError, compile_session, compile_tracing, render_expression, template_variables
+from ..compile import (
+    TemplateRenderError,
+    apply_mcp_headers,
+    compile_session,
+    compile_tracing,
+    render_expression,
+    template_variables,
+)
 from ..spec import Document, Transition, handoff_tool_name
 from ..spec.script import TRANSITION_TOOL
 from ..tools import ResponsesClient, Toolbox, ToolContext
@@ -526,6 +533,7 @@ class Session:
     def _agent_payload(self, agent_id: str) -> dict[str, Any]:
         state = self._states.get(agent_id)
         event = compile_session(self.graph, agent_id, state=state, context=self.context, call_id=self._call_id)
+        event = apply_mcp_headers(event, self.graph)  # secrets from the environment, added only at send time
         if self._audio_started and self._session_voice:
             # The API refuses a voice change once audio was produced: keep the session's voice.
             output = event["session"].setdefault("audio", {}).setdefault("output", {})

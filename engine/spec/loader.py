@@ -58,7 +58,11 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when present (several times faster); the constructors are ours either way.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
     file: str = ""
     path: Path = Path()
     chain: tuple[Path, ...] = ()
@@ -127,6 +131,7 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise _Located("E105", f"cannot read file: {exc}", Mark(display_path(path), 0, 0)) from None
     loader = _Loader(text)
+    loader.name = str(path)
     loader.file, loader.path, loader.chain = display_path(path), path, chain
     try:
         return loader.get_single_data()

@@ -1,0 +1,199 @@
+"""Jinja2 templates of a graph: one sandboxed environment, rendering and static checks.
+
+Templates see the graph's context twice, as top-level names (`{{ company }}`) and as
+`{{ context.company }}`, plus `agent` (the agent id) and `graph` (the graph name); tool templates
+also see `args`. Undefined names are errors (StrictUndefined), so a typo fails loudly instead of
+rendering an empty string into a prompt.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2.parser import Parser
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from engine.spec import did_you_mean
+
+#: Names whose first attribute (`context.x`, `context['x']`) is checked against the keys of their known value.
+CHECKED_MAPPINGS: tuple[str, ...] = ("context",)
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# Guards may test keys that tools set later; a lenient twin lets a missing key read as false.
+_LENIENT_ENV = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True)
+
+# Uses of a possibly-undefined value that are safe under StrictUndefined.
+_SAFE_FILTERS = frozenset({"default", "d"})
+_SAFE_TESTS = frozenset({"defined", "undefined"})
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    """A problem found in a template; `line` is 1-based inside the template text."""
+
+    line: int
+    message: str
+    code: Literal["E401", "E402"]
+
+
+class TemplateRenderError(Exception):
+    """A template failed while rendering; the message names the template and, when known, the line."""
+
+    def __init__(self, name: str, line: int | None, message: str) -> None:
+        self.name, self.line = name, line
+        super().__init__(f"{name}:{line}: {message}" if line else f"{name}: {message}")
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def _template(source: str, name: str) -> Any:
+    # Compiling with the name makes runtime errors point at `name:line`; cached because tool
+    # templates render on every call.
+    code = _ENV.compile(source, name=name, filename=name)
+    return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
+
+
+def render(source: str, variables: Mapping[str, Any], *, name: str) -> str:
+    """Render a template in the sandbox; raise `TemplateRenderError` on any template error."""
+    try:
+        return _template(source, name).render(variables)
+    except TemplateSyntaxError as exc:
+        raise TemplateRenderError(name, exc.lineno, exc.message or str(exc)) from None
+    except TemplateError as exc:
+        raise TemplateRenderError(name, _error_line(exc, name), str(exc)) from None
+
+
+def render_expression(expr: str, variables: Mapping[str, Any], *, strict: bool = True) -> Any:
+    """Evaluate a Jinja2 expression (a guard) in the sandbox.
+
+    With `strict=False`, a missing name or key (at any depth) is falsy and an undefined result is None.
+    """
+    env = _ENV if strict else _LENIENT_ENV
+    try:
+        value = _expression(env, expr)(**variables)
+        if isinstance(value, Undefined):
+            if strict:
+                value._fail_with_undefined_error()
+            return None
+        return value
+    except TemplateError as exc:
+        raise TemplateRenderError("expression", None, f"{exc} in {expr!r}") from None
+
+
+@functools.lru_cache(maxsize=512)
+def _expression(env: ImmutableSandboxedEnvironment, expr: str) -> Any:
+    return env.compile_expression(expr, undefined_to_none=False)
+
+
+def _error_line(exc: BaseException, name: str) -> int | None:
+    """The template line of a runtime error: Jinja rewrites traceback frames to the template's lines."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == name:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+# --- checking --------------------------------------------------------------------------------------
+
+
+def check_template(
+    source: str, known: Mapping[str, Any], *, checked: tuple[str, ...] = CHECKED_MAPPINGS
+) -> list[TemplateProblem]:
+    """Syntax errors (E401) and undefined variables (E402) of a template.
+
+    `known` maps the names a template may use to their values (or any placeholder). For the names
+    in `checked` whose known value is a mapping, `name.key` and `name['key']` are checked against
+    its keys too (pass `checked=("context", "args")` with the tool's argument names as `args`).
+    """
+    try:
+        ast = _ENV.parse(source)
+        _ENV.compile(ast)  # unknown filters and tests are only found when compiling
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(exc.lineno or 1, exc.message or str(exc), "E401")]
+    return _undefined(ast, known, checked)
+
+
+def check_expression(
+    expr: str, known: Mapping[str, Any], *, checked: tuple[str, ...] = CHECKED_MAPPINGS
+) -> list[TemplateProblem]:
+    """Syntax errors (E401) and undefined variables (E402) of a Jinja2 expression such as a guard."""
+    try:
+        parser = Parser(_ENV, expr, state="variable")
+        body = parser.parse_expression()
+        if not parser.stream.eos:
+            token = parser.stream.current
+            raise TemplateSyntaxError(f"unexpected {token.value!r} after the expression", token.lineno)
+        ast = nodes.Template([nodes.Output([body], lineno=1)], lineno=1)
+        ast.set_environment(_ENV)
+        _ENV.compile(ast)
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(exc.lineno or 1, exc.message or str(exc), "E401")]
+    return _undefined(ast, known, checked)
+
+
+def _undefined(ast: nodes.Template, known: Mapping[str, Any], checked: tuple[str, ...]) -> list[TemplateProblem]:
+    undeclared = meta.find_undeclared_variables(ast)
+    found: dict[str, tuple[int, str]] = {}  # first use of each unknown name -> (line, message)
+    guarded: set[str] = set()
+    for node, safe in _walk(ast, False):
+        name, hint = _unknown(node, undeclared, known, checked)
+        if name is None:
+            continue
+        if safe:
+            # An author who tests a name (`x is defined`, `x | default`) knows it may be missing,
+            # so its other uses (inside the `if`) are fine too.
+            guarded.add(name)
+        elif name not in found:
+            found[name] = (node.lineno, f"undefined variable '{name}'{hint}")
+    problems = [TemplateProblem(line, msg, "E402") for name, (line, msg) in found.items() if name not in guarded]
+    return sorted(problems, key=lambda p: p.line)
+
+
+def _unknown(
+    node: nodes.Node, undeclared: set[str], known: Mapping[str, Any], checked: tuple[str, ...]
+) -> tuple[str | None, str]:
+    """The unknown name a node reads (`x`, or `context.x` for a checked mapping) and a did-you-mean."""
+    if isinstance(node, nodes.Name):
+        if node.ctx == "load" and node.name in undeclared and node.name not in known:
+            return node.name, did_you_mean(node.name, known)
+        return None, ""
+    key = _member(node, checked)
+    if key is None:
+        return None, ""
+    base = node.node.name  # type: ignore[attr-defined]
+    value = known.get(base)
+    if base not in undeclared or not isinstance(value, Mapping) or key in value or hasattr(dict, key):
+        return None, ""
+    return f"{base}.{key}", did_you_mean(key, [str(k) for k in value])
+
+
+def _member(node: nodes.Node, checked: tuple[str, ...]) -> str | None:
+    """`key` when the node is `context.key` or `context['key']` (for a checked mapping name)."""
+    if not isinstance(node, nodes.Getattr | nodes.Getitem):
+        return None
+    base = node.node
+    if not isinstance(base, nodes.Name) or base.name not in checked:
+        return None
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    arg = node.arg
+    return arg.value if isinstance(arg, nodes.Const) and isinstance(arg.value, str) else None
+
+
+def _walk(node: nodes.Node, guarded: bool) -> Iterator[tuple[nodes.Node, bool]]:
+    """Every node with whether it sits where an undefined value is allowed (`x is defined`, `x|default`)."""
+    yield node, guarded
+    safe = (isinstance(node, nodes.Filter) and node.name in _SAFE_FILTERS) or (
+        isinstance(node, nodes.Test) and node.name in _SAFE_TESTS
+    )
+    for child in node.iter_child_nodes():
+        # Only the tested value itself is safe, not the filter's arguments.
+        yield from _walk(child, guarded or (safe and child is node.node))  # type: ignore[attr-defined]

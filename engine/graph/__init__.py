@@ -1,0 +1,19 @@
+"""Stage 2 of the pipeline: the networkx graph of a document, its lints, and its drawings."""
+
+from .build import build_graph, effective_voice, model_id, state_id
+from .lints import NAME_PATTERN, lint_graph
+from .render import FORMATS, GraphvizError, GraphvizMissing, render, render_svg
+
+__all__ = [
+    "FORMATS",
+    "NAME_PATTERN",
+    "GraphvizError",
+    "GraphvizMissing",
+    "build_graph",
+    "effective_voice",
+    "lint_graph",
+    "model_id",
+    "render",
+    "render_svg",
+    "state_id",
+]

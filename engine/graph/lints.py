@@ -1,0 +1,226 @@
+"""Graph lints (6xx) and Realtime API lints (7xx), each finding pointed at the YAML node at fault.
+
+Names that reference nothing are the reference layer's business (3xx): here they are skipped.
+
+Rules worth knowing:
+- W601 follows handoffs from the start agent, agent-level and state-level (`to: handoff:<agent>`)
+  alike; a state-level handoff counts even when its state is itself unreachable (that is W602's).
+- W603 (dead end): a state with no transitions, in an agent that has no handoffs, that is not the
+  last step listed. The last step is where a conversation may end (a goodbye); any other step
+  without a way out traps the caller. An agent with handoffs always has a way out.
+- E605 looks at the names one session offers: the agent's tools, a state's tools, the generated
+  `transfer_to_<agent>` tools; hosted MCP servers are not function tools and do not count. A
+  declared tool named like the transfer tool of any agent is reported where it is declared.
+- W702 compares every agent's voice with the start agent's (the first voice the caller hears):
+  the Realtime API refuses a voice change once audio has been sent, so the new voice is ignored.
+  An agent without any voice keeps the current one and is fine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import networkx as nx
+
+from engine.spec import Agent, Document, Finding, handoff_tool_name
+from engine.spec.document import Loc
+
+from .build import effective_voice
+
+#: Function names the Realtime API accepts.
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def lint_graph(doc: Document, g: nx.DiGraph) -> list[Finding]:
+    findings = [
+        *_unreachable_agents(doc, g),
+        *_unreachable_states(doc, g),
+        *_dead_ends(doc),
+        *_self_handoffs(doc, g),
+        *_duplicate_tools(doc),
+        *_unused_tools(doc),
+        *_refused_names(doc),
+        *_voices(doc),
+    ]
+    return sorted(dict.fromkeys(findings), key=Finding.sort_key)
+
+
+def _owner(g: nx.DiGraph, node: str) -> str:
+    """The agent a node belongs to (itself for an agent)."""
+    return g.nodes[node].get("parent", node)
+
+
+def _handoffs(g: nx.DiGraph) -> Iterator[tuple[str, str, dict]]:
+    for u, v, data in g.edges(data=True):
+        if data["kind"] == "handoff":
+            yield u, v, data
+
+
+def _unreachable_agents(doc: Document, g: nx.DiGraph) -> Iterator[Finding]:
+    start = doc.spec.start
+    if start not in doc.spec.agents:
+        return
+    agents = nx.DiGraph()
+    agents.add_nodes_from(doc.spec.agents)
+    agents.add_edges_from((_owner(g, u), v) for u, v, _ in _handoffs(g))
+    reached = nx.descendants(agents, start) | {start}
+    for agent_id in doc.spec.agents:
+        if agent_id not in reached:
+            message = f"agent '{agent_id}' cannot be reached from the start agent '{start}' by any handoff"
+            yield doc.finding("W601", message, ("agents", agent_id), key=True)
+
+
+def _unreachable_states(doc: Document, g: nx.DiGraph) -> Iterator[Finding]:
+    transitions = nx.subgraph_view(g, filter_edge=lambda u, v: g.edges[u, v]["kind"] == "transition")
+    for agent_id, agent in doc.spec.agents.items():
+        machine = agent.states
+        if machine is None or machine.initial not in machine.steps:
+            continue
+        initial = f"{agent_id}/{machine.initial}"
+        reached = nx.descendants(transitions, initial) | {initial}
+        for name in machine.steps:
+            if f"{agent_id}/{name}" not in reached:
+                message = (
+                    f"state '{name}' of agent '{agent_id}' cannot be reached from the initial state '{machine.initial}'"
+                )
+                yield doc.finding("W602", message, ("agents", agent_id, "states", "steps", name), key=True)
+
+
+def _dead_ends(doc: Document) -> Iterator[Finding]:
+    for agent_id, agent in doc.spec.agents.items():
+        if agent.states is None or agent.handoffs:
+            continue
+        *others, _last = agent.states.steps
+        for name in others:
+            if not agent.states.steps[name].transitions:
+                message = (
+                    f"state '{name}' of agent '{agent_id}' is a dead end: it has no transitions, the agent has no "
+                    "handoffs, and it is not the last step"
+                )
+                yield doc.finding("W603", message, ("agents", agent_id, "states", "steps", name), key=True)
+
+
+def _self_handoffs(doc: Document, g: nx.DiGraph) -> Iterator[Finding]:
+    for u, v, data in _handoffs(g):
+        if _owner(g, u) != v:
+            continue
+        where = "" if u == v else f" (from its state '{g.nodes[u]['name']}')"
+        loc = data["loc"] if u == v else (*data["loc"], "to")
+        yield doc.finding("E604", f"agent '{v}' hands off to itself{where}", loc)
+
+
+def _function_tools(doc: Document, names: list[str], at: Loc) -> Iterator[tuple[str, Loc]]:
+    """Declared, non-MCP tools of a list with their locations (MCP servers are not function tools)."""
+    for i, name in enumerate(names):
+        tool = doc.spec.tools.get(name)
+        if tool is not None and tool.kind != "mcp":
+            yield name, (*at, i)
+
+
+def _repeats(doc: Document, named: Iterator[tuple[str, Loc]], what: str) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for name, loc in named:
+        if name in seen:
+            yield doc.finding("E605", f"tool '{name}' appears twice in {what}", loc)
+        seen.add(name)
+
+
+def _duplicate_tools(doc: Document) -> Iterator[Finding]:
+    spec = doc.spec
+    transfer_names = {handoff_tool_name(a): a for a in spec.agents}
+    for name, tool in spec.tools.items():
+        if name in transfer_names and tool.kind != "mcp":
+            message = (
+                f"tool '{name}' has the name of the generated handoff tool of agent '{transfer_names[name]}'; "
+                "rename the tool"
+            )
+            yield doc.finding("E605", message, ("tools", name), key=True)
+    for agent_id, agent in spec.agents.items():
+        at: Loc = ("agents", agent_id)
+        yield from _repeats(doc, _function_tools(doc, agent.tools, (*at, "tools")), f"agent '{agent_id}' tools")
+        yield from _repeated_handoffs(doc, agent_id, agent)
+        for step_id, step in agent.states.steps.items() if agent.states else ():
+            named = _function_tools(doc, step.tools, (*at, "states", "steps", step_id, "tools"))
+            yield from _repeats(doc, named, f"the tools of state '{step_id}' of agent '{agent_id}'")
+
+
+def _repeated_handoffs(doc: Document, agent_id: str, agent: Agent) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for i, handoff in enumerate(agent.handoffs):
+        target = handoff if isinstance(handoff, str) else handoff.agent
+        if target in seen:
+            loc: Loc = ("agents", agent_id, "handoffs", i) + (() if isinstance(handoff, str) else ("agent",))
+            message = f"handoff to '{target}' is listed twice: '{handoff_tool_name(target)}' would be offered twice"
+            yield doc.finding("E605", message, loc)
+        seen.add(target)
+
+
+def _unused_tools(doc: Document) -> Iterator[Finding]:
+    used: set[str] = set()
+    for agent in doc.spec.agents.values():
+        used.update(agent.tools)
+        for step in agent.states.steps.values() if agent.states else ():
+            used.update(step.tools)
+    for tool in doc.spec.tools.values():
+        if tool.escalate is not None:
+            used.update(tool.escalate.tools)
+    for name in doc.spec.tools:
+        if name not in used:
+            message = f"tool '{name}' is declared but no agent, state or escalation uses it"
+            yield doc.finding("W606", message, ("tools", name), key=True)
+
+
+def _refused(name: str) -> bool:
+    return NAME_PATTERN.fullmatch(name) is None
+
+
+_RULE = "names match ^[a-zA-Z0-9_-]{1,64}$"
+
+
+def _refused_names(doc: Document) -> Iterator[Finding]:
+    spec = doc.spec
+    for name, tool in spec.tools.items():
+        if tool.kind != "mcp" and _refused(name):
+            message = f"the Realtime API refuses the tool name '{name}' ({_RULE})"
+            yield doc.finding("E701", message, ("tools", name), key=True)
+    for agent_id, agent in spec.agents.items():
+        generated = handoff_tool_name(agent_id)
+        if _refused(generated):
+            message = (
+                f"agent id '{agent_id}' makes the handoff tool name '{generated}' ({len(generated)} characters), "
+                f"which the Realtime API refuses ({_RULE})"
+            )
+            yield doc.finding("E701", message, ("agents", agent_id), key=True)
+        for step_id in agent.states.steps if agent.states else ():
+            if _refused(step_id):
+                message = f"state name '{step_id}' is not usable in Realtime API names ({_RULE})"
+                yield doc.finding("E701", message, ("agents", agent_id, "states", "steps", step_id), key=True)
+
+
+def _voice_loc(doc: Document, agent_id: str) -> Loc:
+    agent = doc.spec.agents[agent_id]
+    if agent.voice is not None:
+        return ("agents", agent_id, "voice")
+    output = agent.session.audio.output if agent.session and agent.session.audio else None
+    if output is not None and output.voice is not None:
+        return ("agents", agent_id, "session", "audio", "output", "voice")
+    return ("agents", agent_id)
+
+
+def _voices(doc: Document) -> Iterator[Finding]:
+    spec = doc.spec
+    voices = {a: effective_voice(spec, agent) for a, agent in spec.agents.items()}
+    first = spec.start if voices.get(spec.start) else next((a for a, v in voices.items() if v), None)
+    if first is None:
+        return
+    expected = voices[first]
+    for agent_id, voice in voices.items():
+        if voice is not None and voice != expected:
+            message = (
+                f"agent '{agent_id}' asks for voice '{voice}' but the session speaks with '{expected}' "
+                f"(agent '{first}'); the Realtime API refuses a voice change once audio has been sent"
+            )
+            loc = _voice_loc(doc, agent_id)
+            # Without a voice of its own the agent inherits the graph's: point at the agent's name.
+            yield doc.finding("W702", message, loc, key=len(loc) == 2)

@@ -1,0 +1,106 @@
+"""Sandboxed Jinja2 templates: rendering, guards and static checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.compile import (
+    TemplateProblem,
+    TemplateRenderError,
+    check_expression,
+    check_template,
+    render,
+    render_expression,
+)
+
+CONTEXT = {"company": "Snowy Peak", "name": "Ada", "authenticated": False}
+KNOWN = {**CONTEXT, "context": CONTEXT, "agent": "auth", "graph": "retail"}
+
+
+def test_render_sees_context_both_ways() -> None:
+    source = "{{ company }} / {{ context.company }} / {{ agent }}@{{ graph }}\n"
+    assert render(source, KNOWN, name="t") == "Snowy Peak / Snowy Peak / auth@retail\n"  # trailing newline kept
+
+
+def test_render_does_not_escape_html() -> None:
+    assert render("{{ x }}", {"x": "<b>&</b>"}, name="t") == "<b>&</b>"
+
+
+def test_render_undefined_is_an_error_with_name_and_line() -> None:
+    with pytest.raises(TemplateRenderError) as info:
+        render("line one\n{{ context.nmae }}", KNOWN, name="prompts/a.md.j2")
+    assert info.value.name == "prompts/a.md.j2"
+    assert info.value.line == 2
+    assert str(info.value).startswith("prompts/a.md.j2:2: ")
+
+
+def test_render_is_sandboxed() -> None:
+    with pytest.raises(TemplateRenderError, match="unsafe"):
+        render("{{ context.__class__.__mro__ }}", KNOWN, name="t")
+    with pytest.raises(TemplateRenderError):
+        render("{{ context.update({'x': 1}) }}", KNOWN, name="t")  # immutable sandbox
+    assert "x" not in CONTEXT
+
+
+def test_check_template_syntax_error_with_line() -> None:
+    problems = check_template("Hello\n\n{{ company }\nmore", KNOWN)
+    assert len(problems) == 1
+    assert problems[0].code == "E401"
+    assert problems[0].line == 3
+    unknown_filter = check_template("a\n{{ company | shout }}", KNOWN)
+    assert unknown_filter == [TemplateProblem(2, "No filter named 'shout'.", "E401")]
+
+
+def test_check_template_undefined_with_did_you_mean() -> None:
+    source = "Hi {{ company }}\n{{ compnay }}\n\n{% if context.nmae %}x{% endif %}\n{{ context['zzz'] }}\n"
+    problems = check_template(source, KNOWN)
+    assert problems == [
+        TemplateProblem(2, "undefined variable 'compnay' (did you mean 'company'?)", "E402"),
+        TemplateProblem(4, "undefined variable 'context.nmae' (did you mean 'name'?)", "E402"),
+        TemplateProblem(5, "undefined variable 'context.zzz'", "E402"),
+    ]
+
+
+def test_check_template_accepts_declared_and_guarded_names() -> None:
+    source = (
+        "{% for i in range(2) %}{{ loop.index }}{{ i }}{% endfor %}"
+        "{% set greeting = 'hi' %}{{ greeting }}"
+        "{% if later is defined %}{{ later }}{% endif %}"
+        "{{ context.later | default('none') }}{{ context.get('later') }}{{ context.name }}"
+    )
+    assert check_template(source, KNOWN) == []
+
+
+def test_check_template_reports_each_name_once() -> None:
+    problems = check_template("{{ x }}\n{{ x }}", KNOWN)
+    assert [p.line for p in problems] == [1]
+
+
+def test_args_are_checked_in_tool_templates() -> None:
+    known = {**KNOWN, "args": {"order_id": None}}
+    source = "/orders/{{ args.order_id }}/{{ args.ordr_id }}"
+    assert check_template(source, known) == []  # only `context` unless asked
+    problems = check_template(source, known, checked=("context", "args"))
+    assert problems == [TemplateProblem(1, "undefined variable 'args.ordr_id' (did you mean 'order_id'?)", "E402")]
+
+
+def test_guards() -> None:
+    assert render_expression("context.authenticated or name == 'Ada'", KNOWN) is True
+    assert render_expression("context.authenticated", KNOWN) is False
+    with pytest.raises(TemplateRenderError, match="later"):
+        render_expression("context.later", KNOWN)
+    # Lenient: a key a tool has not set yet reads as missing (None), not an error.
+    assert render_expression("context.later", KNOWN, strict=False) is None
+    assert not render_expression("context.later and true", KNOWN, strict=False)
+    assert render_expression("context.later.deeper", KNOWN, strict=False) is None
+
+
+def test_check_expression() -> None:
+    assert check_expression("context.authenticated and agent == 'auth'", KNOWN) == []
+    assert check_expression("context.authentcated", KNOWN) == [
+        TemplateProblem(1, "undefined variable 'context.authentcated' (did you mean 'authenticated'?)", "E402")
+    ]
+    (syntax,) = check_expression("context.x )", KNOWN)
+    assert syntax.code == "E401"
+    (trailing,) = check_expression("a b", {"a": 1, "b": 2})
+    assert trailing.code == "E401"
