@@ -1,0 +1,58 @@
+"""A thin client for the Responses API (escalations, guardrail classifiers), safe to log.
+
+`openai` is imported on first use so that validating a graph never pays for it. Errors are
+re-raised as `ResponsesError` with the API key (and anything shaped like one) scrubbed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_KEY_SHAPE = re.compile(r"\bsk-[A-Za-z0-9_*\-]{4,}")
+
+
+class ResponsesError(Exception):
+    """A Responses API call failed; the message never holds the API key."""
+
+
+class ResponsesClient:
+    def __init__(self, api_key: str, base_url: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self._api_key = api_key
+        self.base_url = base_url
+        self._headers = dict(headers or {})
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"ResponsesClient(base_url={self.base_url!r})"
+
+    def _openai(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self.base_url, default_headers=self._headers or None
+            )
+        return self._client
+
+    async def create(self, **kwargs: Any) -> Any:
+        """`responses.create(**kwargs)`; returns the `openai.types.responses.Response`."""
+        import openai
+
+        try:
+            return await self._openai().responses.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise ResponsesError(self.scrub(f"{type(exc).__name__}: {exc}")) from None
+
+    def scrub(self, text: str) -> str:
+        """`text` without the API key or secret-looking header values."""
+        secrets = [self._api_key, *(v for k, v in self._headers.items() if k.lower() in ("authorization", "api-key"))]
+        for secret in secrets:
+            if secret and len(secret) >= 8:  # short placeholders ("unset") are not secrets
+                text = text.replace(secret, "***")
+        return _KEY_SHAPE.sub("sk-***", text)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
