@@ -67,15 +67,18 @@ class History:
         self._by_id[item["id"]] = item
 
     def restore_events(self) -> list[dict[str, Any]]:
-        """`conversation.item.create` events that rebuild this conversation in a new session."""
+        """`conversation.item.create` events that rebuild this conversation in a new session.
+
+        Items keep their ids, so the server's echo of them is recognised, not recorded twice.
+        """
         events: list[dict[str, Any]] = []
         for item in self.items:
             if item["type"] == "message" and item["text"]:
                 kind = "output_text" if item["role"] == "assistant" else "input_text"
                 content = [{"type": kind, "text": item["text"]}]
-                events.append({"role": item["role"], "type": "message", "content": content})
+                events.append({"id": item["id"], "role": item["role"], "type": "message", "content": content})
             elif item["type"] == "function_call":
-                call = {"type": "function_call", "call_id": item["call_id"], "name": item["name"]}
+                call = {"id": item["id"], "type": "function_call", "call_id": item["call_id"], "name": item["name"]}
                 events.append({**call, "arguments": item["arguments"]})
                 if item["output"] is not None:
                     events.append(

@@ -165,10 +165,11 @@ class Session:
     async def send_text(self, text: str) -> None:
         """Say something as the user (a text message), then ask for a response."""
         item_id = _new_id("item")
-        self.history.add_message(item_id, "user", text)
         content = [{"type": "input_text", "text": text}]
         item = {"id": item_id, "type": "message", "role": "user", "content": content}
+        # Into the history once sent: a reconnect meanwhile restores the history, then this goes out.
         await self._send({"type": "conversation.item.create", "item": item})
+        self.history.add_message(item_id, "user", text)
         self._emit(ev.TranscriptDelta("user", item_id, text, done=True))
         await self._request_response()
 
@@ -494,9 +495,9 @@ class Session:
         self._emit(ev.ToolEnd(agent, name, call_id, outcome.output, outcome.ok, outcome.steps))
 
     async def _tool_output(self, call_id: str, output: str, *, respond: bool = True) -> None:
-        self.history.set_output(call_id, output)
         item = {"type": "function_call_output", "call_id": call_id, "output": output}
         await self._send({"type": "conversation.item.create", "item": item})
+        self.history.set_output(call_id, output)
         if respond:
             await self._request_response()
 

@@ -219,7 +219,9 @@ class RealtimeConnection:
         self.items.insert(index, item)
         await self.send({"type": "conversation.item.added", "previous_item_id": self._previous_id(index), "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": self._previous_id(index), "item": item})
-        if item["type"] == "message" and item.get("role") == "user":
+        if item["type"] == "message" and item.get("role") == "user" and item["id"] not in self.sim._user_items:
+            # A message with an id seen before is a client restoring its history after a reconnect.
+            self.sim._user_items.add(item["id"])
             self._user_turn(_user_text(item))
 
     def _user_turn(self, text: str | None) -> str | None:

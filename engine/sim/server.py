@@ -81,6 +81,7 @@ class Simulator:
         self._port: int | None = None
         self._ids = IdFactory()
         self._cursor = ScriptCursor(script)
+        self._user_items: set[str] = set()  # user message ids, across connections
         self._responses = ResponsesModel(self._ids, self._cursor.says(), self.script_errors)
         self._connections: set[RealtimeConnection] = set()
         self._ephemeral: dict[str, dict[str, Any]] = {}
