@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="run conversation tests (offline on the simulator, or --live)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="graph files or *.tests.yaml files")
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="only tests whose name contains EXPR")
-    p.add_argument("--live", action="store_true", help="run against the real API (or --url); actions become expectations")
+    p.add_argument(
+        "--live", action="store_true", help="run against the real API (or --url); actions become expectations"
+    )
     p.add_argument("--url", help="with --live: a Realtime-compatible websocket URL")
     p.add_argument("--coverage", action="store_true", help="report agents, edges, states, transitions, tools exercised")
     p.add_argument("--min-coverage", type=float, metavar="N", help="fail when coverage is below N percent")

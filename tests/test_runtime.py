@@ -131,7 +131,7 @@ async def test_formats_and_voice_kept_across_handoffs(graph):
     ).replace("    description: Helps with anything.\n", "    description: Helps with anything.\n    voice: sage\n")
     doc = graph(text)
     sc = script({"user": "hi", "model": [{"say": "Hello there, one moment."}, {"handoff": "helper"}, {"say": "Hi."}]})
-    sim, session, _ = await run(doc, sc)
+    sim, _session, _ = await run(doc, sc)
     updates = [e["session"] for e in client_events(sim, "session.update")]
     assert len(updates) == 2
     for update in updates:
@@ -233,7 +233,7 @@ async def test_approvals(graph, decisions, asked, refunded):
         requests.append(request)
         return decisions[len(requests) - 1]
 
-    sim, session, seen = await run(doc, _refunds(2), approval=approver)
+    sim, session, _seen = await run(doc, _refunds(2), approval=approver)
     assert len(requests) == asked and requests[0].tool == "refund"
     assert ["refunded" in o for o in outputs(sim)] == refunded
     assert session.context.get("refunded", False) == any(refunded)
@@ -379,7 +379,7 @@ async def test_duplicate_response_requests_merge(graph):
 async def test_escalation_loop_with_tool_calls():
     doc = load_graph(GRAPHS / "chat_supervisor.yaml")
     assert doc.spec.demo is not None
-    sim, session, seen = await run(doc, doc.spec.demo, agent=doc.spec.demo.agent, context=doc.spec.demo.context)
+    sim, _session, seen = await run(doc, doc.spec.demo, agent=doc.spec.demo.agent, context=doc.spec.demo.context)
     [end] = [e for e in seen if isinstance(e, ev.ToolEnd) and e.tool == "get_next_response_from_supervisor"]
     called = [s["name"] for s in end.steps if s.get("type") == "function_call"]
     assert called and all(name in doc.spec.tools for name in called)
