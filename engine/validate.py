@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .spec import Document, Finding, SpecError, load_document
-from .spec.document import Loc
-from .spec.references import check_references
+from pydantic import ValidationError
+
+from .spec import Document, Finding, Mapping, SpecError, load_document, load_yaml
+from .spec.document import Loc, schema_findings
+from .spec.references import check_references, check_script
+from .spec.script import ConversationTest, ConversationTestFile
 
 #: Above this many bytes a session.update slows every handoff; the API's own limits are higher.
 LARGE_PAYLOAD_BYTES = 64 * 1024
@@ -35,7 +38,10 @@ class Report:
 
 
 def validate_file(path: str | Path) -> Report:
+    """Every finding for a graph file, or for a `*.tests.yaml` file and the graph it tests."""
     report = Report(Path(path))
+    if is_tests_file(report.path):
+        return _validate_tests_file(report)
     try:
         report.document = load_document(path)
     except SpecError as exc:
@@ -57,6 +63,46 @@ def load_graph(path: str | Path) -> Document:
     if report.errors or report.document is None:
         raise SpecError(report.errors)
     return report.document
+
+
+# --- conversation test files -------------------------------------------------------------------------
+
+
+def is_tests_file(path: Path) -> bool:
+    return path.name.endswith((".tests.yaml", ".tests.yml"))
+
+
+def tests_file_graph(path: Path) -> tuple[Path, object]:
+    """The graph a tests file is for (its `graph:`, else its name without `.tests`) and its raw YAML."""
+    raw = load_yaml(path)
+    named = raw.get("graph") if isinstance(raw, Mapping) else None
+    graph = path.parent / named if isinstance(named, str) else path.with_name(path.name.replace(".tests.", "."))
+    return graph, raw
+
+
+def load_tests_file(graph: Document, path: Path, raw: object) -> list[tuple[ConversationTest, Document]]:
+    """The tests of a tests file, each with a document that locates findings in that file."""
+    if not isinstance(raw, Mapping):
+        raise SpecError([Finding("E202", "a tests file is a mapping with a `tests:` list", str(path), 1, 1)])
+    try:
+        parsed = ConversationTestFile.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(schema_findings(raw, exc, ConversationTestFile)) from None
+    located = Document(graph.spec, raw, path.resolve())
+    findings = [f for i, test in enumerate(parsed.tests) for f in check_script(located, test, ("tests", i))]
+    if findings:
+        raise SpecError(findings)
+    return [(test, located) for test in parsed.tests]
+
+
+def _validate_tests_file(report: Report) -> Report:
+    try:
+        graph_path, raw = tests_file_graph(report.path)
+        report.document = load_graph(graph_path)
+        load_tests_file(report.document, report.path, raw)
+    except SpecError as exc:
+        report.findings = exc.findings
+    return report
 
 
 # --- templates --------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
-BUNDLED = sorted(GRAPHS.glob("*.yaml"))
+BUNDLED = sorted(p for p in GRAPHS.glob("*.yaml") if not p.name.endswith(".tests.yaml"))
+BUNDLED_TESTS = sorted(GRAPHS.glob("*.tests.yaml"))
 
 #: A small valid graph the tests mutate: two agents, a python tool, a static tool, a guardrail.
 MINI = """\

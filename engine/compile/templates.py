@@ -59,8 +59,15 @@ def _template(source: str, name: str) -> Any:
     return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
 
 
+def _is_plain(source: str) -> bool:
+    """Text with no Jinja2 markup renders as itself: most step texts and descriptions are plain."""
+    return "{" not in source
+
+
 def render(source: str, variables: Mapping[str, Any], *, name: str) -> str:
     """Render a template in the sandbox; raise `TemplateRenderError` on any template error."""
+    if _is_plain(source):
+        return source
     try:
         return _template(source, name).render(variables)
     except TemplateSyntaxError as exc:
@@ -113,6 +120,8 @@ def check_template(
     in `checked` whose known value is a mapping, `name.key` and `name['key']` are checked against
     its keys too (pass `checked=("context", "args")` with the tool's argument names as `args`).
     """
+    if _is_plain(source):
+        return []
     try:
         ast = _ENV.parse(source)
         _ENV.compile(ast)  # unknown filters and tests are only found when compiling

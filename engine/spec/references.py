@@ -5,6 +5,7 @@ Runs on a schema-valid `Document`; each finding points at the YAML node that hol
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,12 +99,15 @@ def _tools(doc: Document) -> Iterator[Finding]:
             )
 
 
+@functools.cache
+def _metaschema() -> jsonschema.Draft202012Validator:
+    meta = jsonschema.Draft202012Validator.META_SCHEMA
+    return jsonschema.Draft202012Validator(meta)
+
+
 def _schema_problem(schema: Any) -> tuple[str, Loc] | None:
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        return exc.message, tuple(exc.path)
-    return None
+    error = jsonschema.exceptions.best_match(_metaschema().iter_errors(schema))
+    return None if error is None else (error.message, tuple(error.path))
 
 
 def _schemas(doc: Document) -> Iterator[Finding]:
