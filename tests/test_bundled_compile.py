@@ -1,0 +1,73 @@
+"""Every payload of every bundled graph: accepted by the openai types, and byte-for-byte stable."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from conftest import BUNDLED, ROOT
+
+from engine.cli import main
+from engine.compile import check_payload, compile_all
+from engine.spec.schema import graph_json_schema_text
+from engine.validate import load_graph
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_every_payload_validates_against_the_openai_types(path):
+    payloads = compile_all(load_graph(path))
+    assert payloads
+    for key, event in payloads.items():
+        assert check_payload(event) == [], key
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_compiled_payloads_match_the_golden_snapshot(path):
+    text = json.dumps(compile_all(load_graph(path)), indent=2, sort_keys=False) + "\n"
+    golden = GOLDEN / f"{path.stem}.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert golden.is_file(), "run with UPDATE_GOLDEN=1 to create the snapshot"
+    assert text == golden.read_text(), f"compile output changed; review and regenerate {golden.name}"
+
+
+def test_compiling_twice_gives_the_same_bytes():
+    doc = load_graph(BUNDLED[0])
+    assert json.dumps(compile_all(doc)) == json.dumps(compile_all(load_graph(BUNDLED[0])))
+
+
+def test_returns_agent_has_its_tools_and_three_transfers(capsys):
+    assert main(["compile", str(ROOT / "graphs" / "retail.yaml"), "--agent", "returns"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert check_payload(event) == []
+    names = [t["name"] for t in event["session"]["tools"]]
+    assert names[:3] == ["lookup_orders", "retrieve_policy", "check_eligibility_and_possibly_initiate_return"]
+    assert sorted(n for n in names if n.startswith("transfer_to_")) == [
+        "transfer_to_authentication",
+        "transfer_to_human",
+        "transfer_to_sales",
+    ]
+
+
+def test_schema_file_has_not_drifted_from_the_models():
+    checked_in = (ROOT / "schemas" / "graph.schema.json").read_text()
+    assert checked_in == graph_json_schema_text(), "regenerate with: engine schema -o schemas/graph.schema.json"
+
+
+def test_bundled_graphs_carry_the_schema_modeline():
+    for path in BUNDLED:
+        assert path.read_text().startswith("# yaml-language-server: $schema=../schemas/graph.schema.json"), path
+
+
+def test_mermaid_of_retail_shows_four_agents_and_twelve_handoffs(capsys):
+    assert main(["graph", str(ROOT / "graphs" / "retail.yaml"), "--format", "mermaid"]) == 0
+    out = capsys.readouterr().out
+    agents = "authentication|returns|sales|human"
+    assert len(set(re.findall(rf"\ba_({agents})\[", out))) == 4
+    edges = set(re.findall(rf"^\s*a_({agents}) -->(?:\|[^|]*\|)? a_({agents})\s*$", out, re.M))
+    assert len(edges) == 12
