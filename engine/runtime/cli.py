@@ -135,20 +135,24 @@ async def _offline(doc: Document, args: argparse.Namespace) -> int:
 
 
 async def _live(doc: Document, args: argparse.Namespace, headers: dict[str, str]) -> int:
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
+    said: asyncio.Queue[str | None] = asyncio.Queue()  # lines for the conversation
+    pending: list[asyncio.Future[str]] = []  # approval prompts waiting for a line
+
+    def route(line: str | None) -> None:
+        if line is not None and pending:
+            pending.pop(0).set_result(line)
+        else:
+            said.put_nowait(line)
 
     def read_stdin() -> None:
         for line in sys.stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\n"))
-        loop.call_soon_threadsafe(lines.put_nowait, None)
-
-    pending: list[asyncio.Future[str]] = []  # an approval prompt waiting for the next line
+            loop.call_soon_threadsafe(route, line.rstrip("\n"))
+        loop.call_soon_threadsafe(route, None)
 
     async def ask(request: ev.ApprovalRequested) -> Decision:
-        print(
-            f"Run {request.tool}({_short(request.arguments)})? [y]es / [n]o / [a]lways / ne[v]er: ", end="", flush=True
-        )
+        prompt = f"Run {request.tool}({_short(request.arguments)})? [y]es / [n]o / [a]lways / ne[v]er: "
+        print(prompt, end="", flush=True)
         pending.append(loop.create_future())
         answer = (await pending[-1]).strip().lower()[:1]
         return {"y": "approve", "a": "always_approve", "v": "always_deny"}.get(answer, "deny")  # type: ignore[return-value]
@@ -157,16 +161,23 @@ async def _live(doc: Document, args: argparse.Namespace, headers: dict[str, str]
     session = Session(
         doc, url=args.url, headers=headers, call_id=args.call_id, approval=approval, events_file=args.events
     )
-    print(f"Connected to {args.url or 'OpenAI'} as '{doc.spec.graph}'. Type a message; an empty line or Ctrl-D ends.")
+    where = args.url or "OpenAI"
+    print(f"Connected to {where} as '{doc.spec.graph}'. Type a message; an empty line or Ctrl-D ends.")
     async with session:
         printer = asyncio.create_task(Printer(session).run())
         loop.run_in_executor(None, read_stdin)
-        while (line := await lines.get()) is not None:
-            if pending:
-                pending.pop(0).set_result(line)
-            elif not line.strip():
-                break
-            else:
-                await session.send_text(line)
+        await session.request_response()  # the agent opens the call, as a phone line does
+        await _settle(session)
+        while (line := await said.get()) is not None and line.strip():
+            await session.send_text(line)
+            await _settle(session)
     await printer
     return 0
+
+
+async def _settle(session: Session) -> None:
+    """Wait for the turn to finish (tools, escalations and approvals included) before the next line."""
+    try:
+        await session.wait_idle(timeout=600)
+    except TimeoutError:
+        print("engine: the turn is taking long; continuing", file=sys.stderr)

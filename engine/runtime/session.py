@@ -383,8 +383,6 @@ class Session:
             self._response_requested = False
             self._response_waiting = self._response_waiting or {"type": "response.create"}
             self._response_active = True
-        elif self._response_requested and error.get("event_id") is None and code == "response_create_failed":
-            self._response_requested = False
         self._emit(ev.Error(error.get("message", "server error"), code=code))
 
     def _on_output_item_added(self, event: dict[str, Any]) -> None:

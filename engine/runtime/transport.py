@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+from typing import TYPE_CHECKING, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class TransportClosed(Exception):
@@ -65,3 +69,75 @@ class WebsocketsTransport:
             ping_interval=20,
         )
         return WebsocketsConnection(ws)
+
+
+class AiohttpConnection:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        from aiohttp import ClientError, WSMsgType
+
+        self._ws = ws
+        # Looked up once here: aiohttp is imported lazily, and recv() is the hot path.
+        self._text, self._binary, self._error = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.ERROR
+        self._send_errors = (ClientError, ConnectionError, RuntimeError)
+
+    async def send(self, text: str) -> None:
+        if self._ws.closed:
+            raise TransportClosed(self._ws.close_code == 1000, "closed")
+        try:
+            await self._ws.send_str(text)
+        except self._send_errors as exc:
+            raise TransportClosed(False, str(exc) or type(exc).__name__) from None
+
+    async def recv(self) -> str:
+        msg = await self._ws.receive()
+        if msg.type is self._text:
+            return msg.data
+        if msg.type is self._binary:
+            return msg.data.decode("utf-8", "replace")
+        if msg.type is self._error:
+            raise TransportClosed(False, str(msg.data or self._ws.exception() or "connection error"))
+        # CLOSE, CLOSING, CLOSED: a close with code 1000 was requested; anything else is a drop.
+        code = self._ws.close_code
+        raise TransportClosed(code == 1000, f"closed with code {code}")
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
+class AiohttpTransport:
+    """The `aiohttp` websocket client: less CPU per frame than `websockets` on the bench (bench/README).
+
+    One `aiohttp.ClientSession` serves every connection this transport opens (share one transport
+    between sessions); it is made on first connect, in the running loop, and `aclose()` closes it.
+    """
+
+    def __init__(self, *, open_timeout: float = 10.0, heartbeat: float | None = 20.0) -> None:
+        self._open_timeout = open_timeout
+        self._heartbeat = heartbeat
+        self._http: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def connect(self, url: str, headers: dict[str, str]) -> Connection:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http.closed or self._loop is not loop:
+            # No connection limit: a websocket holds its pooled connection for its whole life.
+            connector = aiohttp.TCPConnector(limit=0)
+            self._http = aiohttp.ClientSession(connector=connector)
+            self._loop = loop
+        async with asyncio.timeout(self._open_timeout):  # the handshake only; the socket has no read timeout
+            ws = await self._http.ws_connect(
+                url,
+                headers=headers,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
+                heartbeat=self._heartbeat,
+                max_msg_size=0,  # audio deltas and session objects can be large
+                compress=0,
+            )
+        return AiohttpConnection(ws)
+
+    async def aclose(self) -> None:
+        if self._http is not None and not self._http.closed:
+            await self._http.close()
+        self._http = None
