@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from engine.spec import Document, handoff_tool_name, load_document
-from engine.spec.script import Call, Handoff, SupervisorAnswer, SupervisorCall
+from engine.spec.script import Call, Handoff, SupervisorAnswer, SupervisorCall, Transition
 from engine.validate import validate_file
 
 GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
@@ -53,6 +53,8 @@ def _demo_actions(doc: Document) -> Iterator[tuple[str, Any]]:
     agent = doc.spec.demo.agent or doc.spec.start
     for turn in doc.spec.demo.turns:
         for action in turn.model:
+            if isinstance(action, Transition) and action.transition.startswith("handoff:"):
+                action = Handoff(handoff=action.transition.removeprefix("handoff:"))  # a guarded handoff
             yield agent, action
             if isinstance(action, Handoff):
                 agent = action.handoff

@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..spec import SpecError
+from ..validate import is_tests_file, tests_file_graph
 from . import collect, run_test, write_junit
 from .coverage import Coverage
 from .runner import TestResult
@@ -24,7 +25,10 @@ async def _run_all(args: argparse.Namespace) -> int:
     failed = broken = 0
     results: dict[str, list[TestResult]] = {}
     coverages: list[Coverage] = []
+    given = {p.resolve() for p in args.files}
     for path in args.files:
+        if is_tests_file(path) and tests_file_graph(path)[0].resolve() in given:
+            continue  # its tests run with the graph, which collects its sibling tests file
         try:
             suite = collect(path)
         except SpecError as exc:
