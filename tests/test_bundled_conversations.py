@@ -14,6 +14,7 @@ from engine.spec import Document
 from engine.spec.script import ConversationTest
 from engine.testing import Coverage, collect, run_test
 from engine.testing import TestResult as _Result  # aliased: pytest would try to collect a `Test*` name
+from engine.testing.report import describe
 
 SUITES = {name: collect(GRAPHS / f"{name}.yaml") for name in ("retail", "chat_supervisor", "simple_handoff")}
 CASES = [(name, test, doc) for name, suite in SUITES.items() for test, doc in suite.tests]
@@ -24,15 +25,8 @@ def _retail(name: str) -> tuple[ConversationTest, Document]:
     return next((test, doc) for test, doc in SUITES["retail"].tests if test.name == name)
 
 
-def _start(suite_graph: Document, test: ConversationTest) -> tuple[str, str | None]:
-    """Where a test starts: its agent (or the graph's start) and, when enforced, its state."""
-    agent = test.agent or suite_graph.spec.start
-    machine = suite_graph.spec.agents[agent].states
-    return agent, test.state or (machine.initial if machine and machine.enforce else None)
-
-
 def _explain(result: _Result) -> str:
-    return "\n".join(result.failures)
+    return "\n".join([*result.errors, *describe(result)])
 
 
 def test_every_bundled_graph_has_a_suite():
@@ -53,7 +47,7 @@ async def test_retail_suite_covers_the_whole_graph():
     for test, doc in suite.tests:
         result = await run_test(doc, test)
         assert result.passed, f"{test.name}: {_explain(result)}"
-        coverage.record((e for turn in result.turns for e in turn.events), *_start(suite.graph, test))
+        coverage.record_run(test, result.turns)
     assert len(coverage.items["handoffs"]) == 12 and len(coverage.items["states"]) == 8
     for category in ("agents", "handoffs", "states", "transitions", "tools"):
         missing = sorted(set(coverage.items[category]) - coverage.hit[category])
@@ -71,8 +65,10 @@ async def test_a_wrong_expected_agent_fails_and_names_who_took_over():
 
     assert not result.passed
     [failure] = result.failures
-    assert failure.startswith("turn 2: expected agent 'sales'")
-    assert "the agent is 'returns'" in failure and "handoff authentication → returns" in failure
+    assert (failure.turn, failure.message) == (2, 'agent: expected "sales", got "returns"')
+    report = "\n".join(describe(result))
+    assert "turn 2, user \"It's (206) 135-1246" in report
+    assert "what happened: " in report and "handoff authentication → returns" in report
 
 
 def _outputs(received: list[dict[str, Any]]) -> list[tuple[int, str, str]]:

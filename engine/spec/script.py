@@ -86,20 +86,25 @@ class ToolExpectation(_Strict):
     args: dict[str, Any] | None = Field(None, description="these arguments, among others")
     output: Any = Field(None, description="a dict the output contains, or text it contains")
     ok: bool | None = None
+    calls: list[str | ToolExpectation] | None = Field(
+        None, description="for an escalation: the tools its text model called, in order; `[]`: none"
+    )
 
 
 class Expect(_Strict):
-    """What must hold after a turn. Dicts match as subsets; text matches as a substring."""
+    """What must hold after a turn. Dicts match as subsets; context values exactly, other text as a substring."""
 
     agent: str | None = None
     state: str | None = None
     context: dict[str, Any] | None = None
-    tools: list[str | ToolExpectation] | None = Field(None, description="tools run during the turn, in order")
+    tools: list[str | ToolExpectation] | None = Field(
+        None, description="tools run during the turn, in order (others may run between); `[]`: none ran"
+    )
     guardrail: str | None = Field(None, description="a guardrail tripped: `name` or `name:CATEGORY`")
     approval: str | None = Field(None, description="approval was requested for this tool")
     verdict: Any = Field(None, description="the last escalation's answer (dict subset or text)")
     refused: str | None = Field(None, description="a transition or handoff refused: `state` or `handoff:agent`")
-    says: str | None = Field(None, description="text the assistant said during the turn")
+    says: str | None = Field(None, description="text the assistant said during the turn (offline only: wording varies)")
 
 
 class Turn(_Strict):

@@ -3,6 +3,7 @@
 from .collect import Suite, collect
 from .coverage import Coverage
 from .junit import write_junit
-from .runner import TestResult, TurnRecord, run_test
+from .record import ToolRun, TurnRecord
+from .runner import Failure, TestResult, run_test
 
-__all__ = ["Coverage", "Suite", "TestResult", "TurnRecord", "collect", "run_test", "write_junit"]
+__all__ = ["Coverage", "Failure", "Suite", "TestResult", "ToolRun", "TurnRecord", "collect", "run_test", "write_junit"]

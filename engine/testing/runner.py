@@ -4,107 +4,142 @@ against a real server (where the model's scripted actions become expectations)."
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..runtime import Session
 from ..runtime import events as ev
 from ..spec import Document
-from ..spec.script import Call, ConversationTest, Expect, Handoff, ToolExpectation, Transition, Turn
+from ..spec.script import Call, ConversationTest, Handoff, Say, Transition
+from .expect import live_mismatches, unmet
+from .record import TurnRecord, show
+
+if TYPE_CHECKING:
+    from ..sim import Mismatch, Simulator
+
+OFFLINE_TURN_TIMEOUT = 30.0
+LIVE_TURN_TIMEOUT = 120.0
+#: Server errors that are not failures: a cancel that crossed the response's end on the wire (a guardrail
+#: tripping on a reply's final text cancels a response the server may have finished already).
+BENIGN_ERRORS = frozenset({"response_cancel_not_active"})
 
 
-@dataclass(slots=True)
-class TurnRecord:
-    """What happened during one turn, in session events, plus where the session ended up."""
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One expectation not met: in turn `turn` (counted from 1), or of the whole test (None)."""
 
-    events: list[ev.SessionEvent]
-    agent: str
-    state: str | None
-    context: dict[str, Any]
+    turn: int | None
+    message: str
 
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    @property
-    def said(self) -> str:
-        return "".join(e.delta for e in self.of(ev.TranscriptDelta) if e.role == "assistant")
-
-    def story(self) -> str:
-        """A one-line account of the turn, for failure messages."""
-        parts = []
-        for e in self.events:
-            match e:
-                case ev.HandoffEvent(source=s, target=t):
-                    parts.append(f"handoff {s} → {t}")
-                case ev.ToolStart(tool=tool, arguments=a):
-                    parts.append(f"called {tool}({a})")
-                case ev.TransitionRefused(target=t, reason=r):
-                    parts.append(f"transition to {t} refused: {r}")
-                case ev.StateChanged(source=s, target=t):
-                    parts.append(f"state {s} → {t}")
-                case ev.GuardrailTripped(guardrail=g, category=c):
-                    parts.append(f"guardrail {g} tripped ({c})")
-        return "; ".join(parts) or "no tool calls, handoffs or transitions"
+    def __str__(self) -> str:
+        return f"turn {self.turn}: {self.message}" if self.turn else self.message
 
 
 @dataclass(slots=True)
 class TestResult:
     name: str
-    failures: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    #: The test could not run to its end (no connection, a crash): JUnit errors, not failures.
+    errors: list[str] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
     seconds: float = 0.0
+    live: bool = False
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.errors
+
+    def failed_turn(self, number: int) -> bool:
+        return any(f.turn == number for f in self.failures)
 
 
 async def run_test(
-    doc: Document, test: ConversationTest, *, live: bool = False, url: str | None = None, api_key: str | None = None
+    doc: Document,
+    test: ConversationTest,
+    *,
+    live: bool = False,
+    url: str | None = None,
+    api_key: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> TestResult:
-    """Run one test. Offline it starts its own simulator; live it talks to `url` (or OpenAI)."""
+    """Run one test on `doc` (the graph). Offline it starts its own simulator; live it talks to `url`
+    (or OpenAI) with `api_key` (default: `OPENAI_API_KEY`) and any extra connection `headers`."""
     from ..sim import Simulator
 
-    result = TestResult(test.name)
+    result = TestResult(test.name, live=live)
     started = time.perf_counter()
     try:
         if live:
-            await _run(doc, test, result, url=url, api_key=api_key, live=True)
+            session = _session(doc, test, url=url, api_key=api_key, headers=headers)
+            await _run(session, doc, test, result, sim=None)
         else:
             async with Simulator(test) as sim:
-                await _run(doc, test, result, url=sim.url, api_key="sim-key", live=False)
-            result.failures += [f"the simulator went off script: {p}" for p in (*sim.script_errors, *sim.mismatches)]
-    except TimeoutError:
-        result.failures.append(f"turn {len(result.turns) + 1} did not settle (no idle session) in time")
+                await _run(_session(doc, test, url=sim.url, api_key="sim-key"), doc, test, result, sim=sim)
+            result.failures += [Failure(None, _mismatch(m)) for m in sim.mismatches]
+    except OSError as exc:
+        result.errors.append(f"could not connect to {url or 'the OpenAI Realtime API'}: {exc}")
+    except Exception as exc:  # a test that cannot run must not stop the others
+        result.errors.append(f"{type(exc).__name__}: {exc}")
     result.seconds = time.perf_counter() - started
     return result
 
 
-async def _run(
-    doc: Document, test: ConversationTest, result: TestResult, *, url: str | None, api_key: str | None, live: bool
-) -> None:
-    session = Session(
-        doc, url=url, api_key=api_key, agent=test.agent, state=test.state, context=test.context, approval=test.approve
+def _session(
+    doc: Document,
+    test: ConversationTest,
+    *,
+    url: str | None,
+    api_key: str | None,
+    headers: dict[str, str] | None = None,
+) -> Session:
+    return Session(
+        doc,
+        url=url,
+        api_key=api_key,
+        headers=headers,
+        agent=test.agent,
+        state=test.state,
+        context=test.context,
+        approval=test.approve,
     )
+
+
+async def _run(
+    session: Session, doc: Document, test: ConversationTest, result: TestResult, *, sim: Simulator | None
+) -> None:
     seen: list[ev.SessionEvent] = []
     async with session:
         collector = asyncio.create_task(_collect(session, seen))
         for number, turn in enumerate(test.turns, 1):
-            start = len(seen)
+            start, script_errors = len(seen), len(sim.script_errors) if sim else 0
             if turn.user is not None:
                 await session.send_text(turn.user)
             else:
                 await session.request_response()
-            await session.wait_idle(120.0 if live else 30.0)
+            limit = OFFLINE_TURN_TIMEOUT if sim else LIVE_TURN_TIMEOUT
+            try:
+                await session.wait_idle(limit)
+            except TimeoutError:
+                settled = False
+            else:
+                settled = True
             await asyncio.sleep(0)  # let the collector take the last events
-            record = TurnRecord(seen[start:], session.agent, session.state, dict(session.context))
+            events = _without_noise(seen[start:], sim)
+            record = TurnRecord(events, session.agent, session.state, dict(session.context), number, turn.user)
             result.turns.append(record)
-            if live:
-                result.failures += [f"turn {number}: {m}" for m in _live_mismatches(turn, record)]
+            if not settled:
+                message = f"the turn did not settle within {limit:g}s (the session never went idle): {record.story()}"
+                result.failures.append(Failure(number, message))
+                break
+            problems = [f"the server reported an error: {e.message}" for e in record.of(ev.Error)]
+            if sim is not None:
+                problems += _script_problems(sim, test, number, script_errors)
+            else:
+                problems += live_mismatches(turn, record, doc)
             if turn.expect is not None:
-                result.failures += [f"turn {number}: {m}" for m in _unmet(turn.expect, record, doc)]
+                problems += unmet(turn.expect, record, doc, live=sim is None)
+            result.failures += [Failure(number, p) for p in problems]
     await collector
 
 
@@ -114,98 +149,40 @@ async def _collect(session: Session, seen: list[ev.SessionEvent]) -> None:
             seen.append(event)
 
 
-# --- expectations -----------------------------------------------------------------------------------
+def _without_noise(events: list[ev.SessionEvent], sim: Simulator | None) -> list[ev.SessionEvent]:
+    """The events, less benign errors and those of the simulator refusing the script (reported apart)."""
+    ignored = BENIGN_ERRORS | ({e.code for e in sim.script_errors} if sim else set())
+    return [e for e in events if not (isinstance(e, ev.Error) and e.code in ignored)]
 
 
-def _contains(actual: Any, expected: Any) -> bool:
-    """Dicts match as subsets (recursively), strings as substrings, anything else by equality."""
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(k in actual and _contains(actual[k], v) for k, v in expected.items())
-    if isinstance(expected, str) and isinstance(actual, str):
-        return expected.lower() in actual.lower()
-    return actual == expected
-
-
-def _parsed(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return text
-
-
-def _unmet(expect: Expect, record: TurnRecord, doc: Document) -> list[str]:
-    problems = []
-    if expect.agent is not None and record.agent != expect.agent:
-        problems.append(f"expected agent '{expect.agent}', but the agent is '{record.agent}' ({record.story()})")
-    if expect.state is not None and record.state != expect.state:
-        problems.append(f"expected state '{expect.state}', but the state is '{record.state}' ({record.story()})")
-    for key, value in (expect.context or {}).items():
-        if key not in record.context or not _contains(record.context[key], value):
-            problems.append(f"expected context.{key} = {value!r}, got {record.context.get(key, '<unset>')!r}")
-    problems += _unmet_tools(expect, record)
-    if expect.guardrail is not None:
-        name, _, category = expect.guardrail.partition(":")
-        trips = [t for t in record.of(ev.GuardrailTripped) if t.guardrail == name and category in ("", t.category)]
-        if not trips:
-            got = ", ".join(f"{t.guardrail}:{t.category}" for t in record.of(ev.GuardrailTripped)) or "none"
-            problems.append(f"expected guardrail {expect.guardrail} to trip; tripped: {got}")
-    if expect.approval is not None and expect.approval not in [a.tool for a in record.of(ev.ApprovalRequested)]:
-        problems.append(f"expected an approval request for '{expect.approval}' ({record.story()})")
-    if expect.verdict is not None:
-        escalations = [e for e in record.of(ev.ToolEnd) if (t := doc.spec.tools.get(e.tool)) and t.escalate]
-        if not escalations:
-            problems.append(f"expected an escalation verdict, but no escalation ran ({record.story()})")
-        elif not _contains(_parsed(escalations[-1].output), expect.verdict):
-            problems.append(f"expected the verdict to contain {expect.verdict!r}, got {escalations[-1].output}")
-    if expect.refused is not None:
-        refused = [r.target for r in record.of(ev.TransitionRefused)]
-        if expect.refused not in refused:
-            problems.append(f"expected the move to '{expect.refused}' to be refused ({record.story()})")
-    if expect.says is not None and expect.says.lower() not in record.said.lower():
-        problems.append(f"expected the assistant to say {expect.says!r}; it said {record.said!r}")
+def _script_problems(sim: Simulator, test: ConversationTest, number: int, before: int) -> list[str]:
+    """The script's actions for this turn that the simulator refused, or that were never asked for."""
+    refusals = sim.script_errors[before:]
+    problems = [f"the simulator could not play the script: {e.message}" for e in refusals]
+    turn, action = sim.cursor
+    actions = test.turns[number - 1].model
+    if not refusals and turn == number - 1 and action < len(actions):
+        left = ", ".join(_action(a) for a in actions[action:])
+        problems.append(f"model: the script's {left} never played: the engine did not ask for another response")
     return problems
 
 
-def _unmet_tools(expect: Expect, record: TurnRecord) -> list[str]:
-    if expect.tools is None:
-        return []
-    starts = {s.call_id: s for s in record.of(ev.ToolStart)}
-    ran = [(e, starts.get(e.call_id)) for e in record.of(ev.ToolEnd)]
-    problems, position = [], 0
-    for wanted in expect.tools:
-        want = wanted if isinstance(wanted, ToolExpectation) else ToolExpectation(name=wanted)
-        for index in range(position, len(ran)):
-            end, start = ran[index]
-            if end.tool != want.name:
-                continue
-            args = _parsed(start.arguments) if start else {}
-            if want.args is not None and not _contains(args, want.args):
-                problems.append(f"{want.name} was called with {args}, expected arguments {want.args}")
-            if want.output is not None and not _contains(_parsed(end.output), want.output):
-                problems.append(f"{want.name} returned {end.output}, expected it to contain {want.output!r}")
-            if want.ok is not None and end.ok != want.ok:
-                problems.append(f"{want.name} {'succeeded' if end.ok else 'failed'}: {end.output}")
-            position = index + 1
-            break
-        else:
-            problems.append(f"expected a call to '{want.name}' ({record.story()})")
-    return problems
+def _action(action: Say | Call | Handoff | Transition) -> str:
+    match action:
+        case Say(say=text):
+            return f"say {show(text, 60)}"
+        case Call(call=tool):
+            return f"call {tool}"
+        case Handoff(handoff=agent):
+            return f"handoff {agent}"
+        case Transition(transition=target):
+            return f"transition {target}"
 
 
-def _live_mismatches(turn: Turn, record: TurnRecord) -> list[str]:
-    """Live, the scripted model actions are expectations: same tools, handoffs and transitions."""
-    problems = []
-    calls = {s.tool: _parsed(s.arguments) for s in record.of(ev.ToolStart)}
-    for action in turn.model:
-        if isinstance(action, Call):
-            if action.call not in calls:
-                problems.append(f"the model did not call '{action.call}' ({record.story()})")
-            elif missing := [k for k in action.args if k not in (calls[action.call] or {})]:
-                problems.append(f"'{action.call}' was called without {', '.join(missing)}")
-        elif isinstance(action, Handoff) and action.handoff not in [h.target for h in record.of(ev.HandoffEvent)]:
-            problems.append(f"the model did not hand off to '{action.handoff}' ({record.story()})")
-        elif isinstance(action, Transition) and action.transition not in [
-            s.target for s in record.of(ev.StateChanged)
-        ] + [r.target for r in record.of(ev.TransitionRefused)]:
-            problems.append(f"the model did not move to '{action.transition}' ({record.story()})")
-    return problems
+def _mismatch(mismatch: Mismatch) -> str:
+    if mismatch.turn is None:
+        return f"the engine sent a user message after the script's last turn: {show(mismatch.received)}"
+    return (
+        f"turn {mismatch.turn + 1}: the engine sent the user message {show(mismatch.received)}, "
+        f"the script has {show(mismatch.expected)}"
+    )
