@@ -121,7 +121,7 @@ async def test_handoff_wire_order(graph):
     assert json.loads(sim.received[call_output]["item"]["output"]) == {"assistant": "helper"}
     never_overlapping_responses(sim)
     kinds = [type(e).__name__ for e in seen if isinstance(e, ev.AgentEnd | ev.HandoffEvent | ev.AgentStart)]
-    assert kinds == ["AgentStart", "AgentEnd", "HandoffEvent", "AgentStart"]
+    assert kinds == ["AgentStart", "AgentEnd", "HandoffEvent", "AgentStart", "AgentEnd"]  # the last at close
 
 
 async def test_formats_and_voice_kept_across_handoffs(graph):
@@ -302,7 +302,63 @@ def test_default_clock_never_claims_more_than_received():
     now[0] += 0.2
     assert clock.played_ms("item_1") == 200 and clock.playing() == "item_1"
     now[0] += 5
-    assert clock.played_ms("item_1") == 500 and clock.playing() is None
+    # Caught up with what arrived, but more may come: still playing until all of it has arrived.
+    assert clock.played_ms("item_1") == 500 and clock.playing() == "item_1"
+    clock.finished("item_1")
+    assert clock.playing() is None
+
+
+def test_default_clock_plays_items_one_after_another():
+    now = [100.0]
+    clock = PlaybackClock(clock=lambda: now[0])
+    clock.received("item_1", 48 * 3000, 48.0)  # 3 s of speech, arrived at once (faster than real time)
+    clock.finished("item_1")
+    clock.received("item_2", 48 * 2000, 48.0)  # queued behind it
+    clock.finished("item_2")
+    now[0] += 1.0
+    assert clock.audible() == ["item_1", "item_2"] and clock.played_ms("item_2") == 0
+    assert clock.stop("item_1") == 1000 and clock.stop("item_2") == 0
+    clock.received("item_3", 48 * 500, 48.0)  # after a cut, the next item starts at once
+    now[0] += 0.1
+    assert clock.played_ms("item_3") == 100
+
+
+async def test_barge_in_cuts_the_item_being_heard_not_the_one_queued(graph):
+    doc = graph()
+    long, short = "Let me check that for you right away. " * 6, "Found it, it shipped yesterday."
+    sc = script(
+        {"user": "where is it", "model": [{"say": long}, {"call": "lookup", "args": {"query": "o"}}, {"say": short}]}
+    )
+    async with Simulator(sc) as sim, Session(doc, url=sim.url, api_key="k") as session:
+        await session.send_text("where is it")
+        await session.wait_idle(10)
+        first, second = dict.fromkeys(e["item_id"] for e in sim.sent if e["type"] == "response.output_audio.delta")
+        await asyncio.sleep(1.0)  # a few words into the first reply
+        await sim.barge_in()
+        cuts = [
+            await sim.wait_for("conversation.item.truncate"),
+            await sim.wait_for_sent("conversation.item.truncated"),
+        ]
+        await asyncio.sleep(0.05)
+        truncates = client_events(sim, "conversation.item.truncate")
+        said = session.history.get(first)
+    assert cuts[0]["item_id"] == first and 0 < cuts[0]["audio_end_ms"] < 2000  # seconds of audio, cut early
+    assert [(t["item_id"], t["audio_end_ms"]) for t in truncates[1:]] == [(second, 0)]
+    assert said is not None and said["truncated"] and said["text"].endswith("…")
+    assert long.startswith(said["text"][:-1]) and 0 < len(said["text"]) < len(long) / 2
+
+
+async def test_interrupt_before_the_response_starts_cancels_it(graph):
+    doc = graph()
+    sc = script({"user": "tell me a story", "model": [{"say": "Once upon a time " * 20}]})
+    async with Simulator(sc) as sim, Session(doc, url=sim.url, api_key="k") as session:
+        await session.send_text("tell me a story")
+        await session.interrupt()  # the response.create is on its way; nothing is active yet
+        await session.wait_idle(10)
+    created = next(i for i, e in enumerate(sim.sent) if e["type"] == "response.created")
+    assert any(e["type"] == "response.cancel" for e in sim.received)
+    done = next(e for e in sim.sent[created:] if e["type"] == "response.done")
+    assert done["response"]["status"] == "cancelled"
 
 
 # --- faults ---------------------------------------------------------------------------------------------------
@@ -339,6 +395,74 @@ async def test_reconnect_restores_the_history(graph):
     assert restored[0]["content"][0]["text"] == "find boards" and restored[4]["content"][0]["text"] == "thanks"
     assert [e.restored_items for e in seen if isinstance(e, ev.Reconnected)] == [4]
     assert session.history.items[-1]["text"] == "Anytime.", session.history.items
+
+
+async def test_a_drop_mid_reply_reconnects_and_asks_for_the_reply_again(graph):
+    doc = graph()
+    sc = script({"user": "tell me a story", "model": [{"say": "Once upon a time there was a board. " * 2}]})
+    seen: list[ev.SessionEvent] = []
+    async with Simulator(sc, realtime_pacing=True) as sim:
+        session = Session(doc, url=sim.url, api_key="k", reconnect_backoff=0.01)
+        async with session:
+            collector = asyncio.create_task(_collect(session, seen))
+            await session.send_text("tell me a story")
+            await sim.wait_for_sent("response.output_audio_transcript.delta")
+            before = len(sim.received)
+            await sim.drop_connections()
+            await session.wait_idle(20)  # not idle while reconnecting, nor before the reply asked again is over
+            assert any(isinstance(e, ev.Reconnected) for e in seen)
+        await collector
+    after = [e["type"] for e in sim.received[before:]]
+    assert after[0] == "session.update" and after[-1] == "response.create"
+    restored = [e["item"] for e in sim.received[before:] if e["type"] == "conversation.item.create"]
+    assert [(i["type"], i["role"]) for i in restored] == [("message", "user"), ("message", "assistant")]
+    assert restored[1]["content"][0]["text"].startswith("Once upon")  # the part said before the drop
+    kinds = [type(e).__name__ for e in seen if isinstance(e, ev.Reconnecting | ev.Reconnected)]
+    assert kinds == ["Reconnecting", "Reconnected"]
+
+
+async def test_a_connection_lost_for_good_fails_senders_instead_of_hanging(graph):
+    doc = graph()
+    async with Simulator(script({"user": "hi", "model": [{"say": "Hello."}]})) as sim:
+        session = Session(doc, url=sim.url, api_key="k", reconnect_attempts=2, reconnect_backoff=0.01)
+        await session.connect()
+        await sim.stop()  # the server is gone: every reconnect attempt fails
+        with pytest.raises(ConnectionError, match="lost"):
+            async with asyncio.timeout(5):
+                await session.send_text("hello?")
+        with pytest.raises(ConnectionError):
+            await session.wait_idle(5)
+        await session.close()
+
+
+async def test_an_unoffered_handoff_cannot_bypass_a_guard(tmp_path: Path):
+    retail = load_graph(GRAPHS / "retail.yaml")
+    sc = script({"user": "I want a refund", "model": [{"handoff": "returns"}, {"say": "Let me verify you first."}]})
+    async with Simulator(sc) as sim:
+        sim.allow_unoffered = True  # a model that calls a tool it was not offered
+        session = Session(retail, url=sim.url, api_key="k", state="help_with_request")
+        async with session:
+            await session.send_text("I want a refund")
+            await session.wait_idle(10)
+    assert session.agent == "authentication" and not session.context["authenticated"]
+    [answer] = outputs(sim)
+    assert "not available to the authentication agent" in answer["error"]
+    assert "transition_state" in answer["error"]
+
+
+async def test_a_handoff_that_cannot_compile_changes_nothing(graph, tmp_path: Path):
+    doc = graph()
+    sc = script({"user": "hi", "model": [{"handoff": "helper"}, {"say": "Sorry, I'll help you myself."}]})
+    async with Simulator(sc) as sim:
+        session = Session(doc, url=sim.url, api_key="k")
+        async with session:
+            del session.context["company"]  # the helper's prompt needs it; a tool could have removed it
+            await session.send_text("hi")
+            await session.wait_idle(10)
+    assert session.agent == "greeter"
+    [answer] = outputs(sim)
+    assert "internal error" in answer["error"]
+    assert [e["type"] for e in client_events(sim)].count("session.update") == 1  # only the greeter's
 
 
 async def test_server_errors_and_malformed_frames_do_not_end_the_session(graph):

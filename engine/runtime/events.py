@@ -65,10 +65,17 @@ class ToolEnd:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalRequested:
+    """A `needs_approval` tool (or hosted MCP tool, named `label.tool`) waits for a decision.
+
+    `policy` is set when the session's policy decided at once (`auto` approves, `deny` refuses);
+    otherwise the session waits for `approve()`/`reject()` or its approval callable.
+    """
+
     agent: str
     tool: str
     call_id: str
     arguments: str
+    policy: Literal["auto", "deny"] | None = None
     type: Literal["approval_requested"] = "approval_requested"
 
 
@@ -112,6 +119,14 @@ class HistoryUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconnecting:
+    """The connection dropped; the session reconnects with backoff (sends wait meanwhile)."""
+
+    reason: str
+    type: Literal["reconnecting"] = "reconnecting"
+
+
+@dataclass(frozen=True, slots=True)
 class Reconnected:
     attempt: int
     restored_items: int
@@ -147,6 +162,7 @@ SessionEvent = (
     | Audio
     | AudioInterrupted
     | HistoryUpdated
+    | Reconnecting
     | Reconnected
     | Error
     | Idle

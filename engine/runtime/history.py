@@ -55,7 +55,21 @@ class History:
 
     def set_text(self, item_id: str, text: str, role: str = "assistant") -> None:
         item = self._by_id.get(item_id) or self.add_message(item_id, role)
-        item["text"] = text
+        if not item.get("truncated"):  # the full transcript of a cut reply was never heard
+            item["text"] = text
+
+    def truncate(self, item_id: str, heard: float) -> None:
+        """Keep the part of a message's text the user heard (`heard`: the fraction of its audio played),
+        cut at a word boundary: what the model later reads, and restores, is what was actually said."""
+        item = self._by_id.get(item_id)
+        if item is None or item["type"] != "message":
+            return
+        text = item["text"]
+        cut = text[: round(len(text) * max(0.0, min(heard, 1.0)))]
+        if len(cut) < len(text):
+            cut = cut[: cut.rfind(" ")] if " " in cut else ""
+            item["text"] = cut + "…" if cut else ""
+        item["truncated"] = True
 
     def remove(self, item_id: str) -> None:
         item = self._by_id.pop(item_id, None)

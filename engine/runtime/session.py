@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -27,7 +28,7 @@ from ..compile import (
     render_expression,
     template_variables,
 )
-from ..spec import Document, Transition, handoff_tool_name
+from ..spec import Document, Transition, did_you_mean, handoff_tool_name
 from ..spec.script import TRANSITION_TOOL
 from ..tools import ResponsesClient, Toolbox, ToolContext
 from . import events as ev
@@ -46,6 +47,44 @@ Approver = Callable[[ev.ApprovalRequested], Awaitable[Decision]]
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def _check_start(graph: Document, agent: str, state: str | None) -> None:
+    """A session cannot start at an agent or state the graph does not have."""
+    if agent not in graph.spec.agents:
+        raise ValueError(f"unknown agent '{agent}'{did_you_mean(agent, graph.spec.agents)}")
+    if state is None:
+        return
+    machine = graph.spec.agents[agent].states
+    if machine is None or not machine.enforce:
+        raise ValueError(f"agent '{agent}' has no enforced state machine to start in state '{state}'")
+    if state not in machine.steps:
+        raise ValueError(f"agent '{agent}' has no state '{state}'{did_you_mean(state, machine.steps)}")
+
+
+def _transition_target(arguments: str) -> str:
+    """The `to` of a transition call ('' when the model sent none)."""
+    try:
+        target = json.loads(arguments).get("to")
+    except (ValueError, AttributeError):
+        return ""
+    return target if isinstance(target, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """What one session config lets the model call, and whose config it is."""
+
+    agent: str
+    state: str | None
+    tools: frozenset[str]  # function tool names, handoff and transition tools included
+    handoffs: dict[str, str]  # handoff tool name -> target agent
+
+    @classmethod
+    def of(cls, graph: Document, agent: str, state: str | None, tools: Iterable[dict[str, Any]]) -> _Offer:
+        names = frozenset(t["name"] for t in tools if t.get("type") == "function")
+        targets = {handoff_tool_name(h.agent): h.agent for h in graph.spec.agents[agent].handoff_targets()}
+        return cls(agent, state, names, {name: a for name, a in targets.items() if name in names})
 
 
 class Session:
@@ -77,6 +116,7 @@ class Session:
     ) -> None:
         self.graph = graph
         self.agent = agent or graph.spec.start
+        _check_start(graph, self.agent, state)
         self.context: dict[str, Any] = {**graph.spec.context, **(context or {})}
         # The current state of every agent with an enforced state machine (kept across handoffs).
         self._states = {a: m.initial for a, m in self._machines(graph).items()}
@@ -100,13 +140,16 @@ class Session:
         self._recorder = EventRecorder(Path(events_file), secrets) if events_file else None
 
         responses_base = responses_url or self._responses_base(url)
-        self._responses = ResponsesClient(api_key=self._api_key or "unset", base_url=responses_base)
+        # Escalations and classifiers authenticate as the realtime connection does (Azure: `api-key`).
+        auth = {k: v for k, v in self._headers.items() if k.lower() in ("authorization", "api-key")}
+        self._responses = ResponsesClient(api_key=self._api_key or "unset", base_url=responses_base, headers=auth)
         self.toolbox = Toolbox(graph)
         self._guardrails = GuardrailChecker(graph, self._responses)
 
         self._conn: Connection | None = None
         self._connected = asyncio.Event()
         self._closing = False
+        self._failed: str | None = None  # why the connection is gone for good
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events: asyncio.Queue[ev.SessionEvent | None] = asyncio.Queue()
@@ -116,9 +159,16 @@ class Session:
         self._response_active = False
         self._response_requested = False
         self._response_waiting: dict[str, Any] | None = None
+        self._response_event_id: str | None = None  # of the response.create in flight, to match its error
+        self._cancel_on_create = False  # interrupted before the requested response began
         self._audio_started = False
         self._bytes_per_ms = 48.0  # pcm16 at 24 kHz; g711 is 8 bytes per ms
+        # What the server applied (from session.updated): kept across handoffs and reconnects.
         self._session_voice: str | None = None
+        self._session_formats: dict[str, Any] = {}
+        # What the config last sent lets the model call, and what the active response was made with.
+        self._offered = self._response_offer = _Offer(self.agent, self.state, frozenset(), {})
+        self._calls_in_flight: set[str] = set()  # call ids the model waits on
 
         # Guardrails: transcript length already checked, per assistant item.
         self._checked_chars: dict[str, int] = {}
@@ -129,6 +179,7 @@ class Session:
 
         self._dispatch: dict[str, Callable[[dict[str, Any]], None]] = {
             "response.output_audio.delta": self._on_audio_delta,
+            "response.output_audio.done": self._on_audio_done,
             "response.output_audio_transcript.delta": self._on_transcript_delta,
             "response.output_text.delta": self._on_transcript_delta,
             "response.output_audio_transcript.done": self._on_transcript_done,
@@ -138,6 +189,7 @@ class Session:
             "response.output_item.added": self._on_output_item_added,
             "response.output_item.done": self._on_output_item_done,
             "conversation.item.added": self._on_item_added,
+            "conversation.item.input_audio_transcription.delta": self._on_user_transcript_delta,
             "conversation.item.input_audio_transcription.completed": self._on_user_transcript,
             "conversation.item.deleted": self._on_item_deleted,
             "input_audio_buffer.speech_started": self._on_speech_started,
@@ -178,9 +230,12 @@ class Session:
         await self._request_response()
 
     async def interrupt(self) -> None:
-        """Stop the model: cancel the active response and cut the audio where playback is."""
+        """Stop the model: cancel the active (or just requested) response and cut the audio where playback is."""
+        self._response_waiting = None
         if self._response_active:
             await self._send({"type": "response.cancel"})
+        elif self._response_requested:
+            self._cancel_on_create = True  # cancelled as soon as the server starts it
         await self._truncate_playing()
 
     def approve(self, call_id: str, *, always: bool = False) -> None:
@@ -196,19 +251,28 @@ class Session:
 
     @property
     def idle(self) -> bool:
+        if self._failed is not None:
+            return True  # nothing more will happen
         busy = self._response_active or self._response_requested or self._response_waiting is not None
-        return not busy and not self._tasks and not self._pending_approvals
+        reconnecting = self._conn is not None and not self._connected.is_set() and not self._closing
+        return not busy and not reconnecting and not self._tasks and not self._pending_approvals
 
     async def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until no response, tool, approval or guardrail check is under way."""
+        """Wait until no response, tool, approval, guardrail check or reconnect is under way.
+
+        Raises `ConnectionError` once the connection is lost for good.
+        """
         async with asyncio.timeout(timeout):
             while not self.idle:
                 await self._idle_changed()
+        self._raise_if_failed()
 
     async def close(self) -> None:
         if self._closing:
             return
         self._closing = True
+        if self._conn is not None and self._failed is None:
+            self._emit(ev.AgentEnd(self.agent))
         for task in list(self._tasks):
             task.cancel()
         if self._conn is not None:
@@ -251,22 +315,32 @@ class Session:
         return urlunsplit((scheme, parts.netloc, path, "", ""))
 
     async def _send(self, event: dict[str, Any], *, wait: bool = True) -> None:
-        if wait and not self._connected.is_set():
-            await self._connected.wait()  # during a reconnect, nothing is lost: it waits
-        if self._recorder:
-            self._recorder.record("client", event)
+        """Send a client event. During a reconnect it waits (nothing is lost) and goes out on the new
+        connection; `wait=False` (the reconnect's own restore) raises `TransportClosed` instead."""
         text = json.dumps(event)
-        async with self._send_lock:
-            assert self._conn is not None
+        while True:
+            if wait and not self._connected.is_set():
+                await self._connected.wait()
+            self._raise_if_failed()
+            conn = self._conn
+            assert conn is not None
             try:
-                await self._conn.send(text)
+                async with self._send_lock:
+                    await conn.send(text)
+                break
             except TransportClosed:
                 if self._closing:
                     return
-                # The listener notices the drop and reconnects; resend once it has.
-                self._connected.clear()
-                await self._connected.wait()
-                await self._conn.send(text)
+                if not wait:
+                    raise
+                if conn is self._conn:
+                    self._connected.clear()  # the listener notices the drop too, and reconnects
+        if self._recorder:
+            self._recorder.record("client", event)
+
+    def _raise_if_failed(self) -> None:
+        if self._failed is not None:
+            raise ConnectionError(f"the realtime connection is lost: {self._failed}")
 
     async def _listen(self) -> None:
         while not self._closing:
@@ -277,11 +351,21 @@ class Session:
                 if self._closing:
                     break
                 if not await self._reconnect(exc):
-                    self._emit(ev.Error(f"connection lost: {exc}", fatal=True))
+                    self._fail(str(exc))
                     break
                 continue
             self._handle(raw)
         self._events.put_nowait(None)
+
+    def _fail(self, reason: str) -> None:
+        """The connection is gone for good: every waiting sender and waiter gets an error."""
+        self._failed = reason
+        self._emit(ev.Error(f"connection lost: {reason}", code="connection_lost", fatal=True))
+        self._connected.set()  # wakes senders waiting for a reconnect; they raise
+        for future in self._pending_approvals.values():
+            if not future.done():
+                future.set_result("deny")
+        self._idle_check()
 
     def _handle(self, raw: str) -> None:
         try:
@@ -289,6 +373,8 @@ class Session:
             kind = event["type"]
         except (ValueError, KeyError, TypeError):
             log.warning("skipping a malformed frame from the server: %.200s", raw)
+            if self._recorder:
+                self._recorder.record("server", {"malformed": raw[:500]})
             self._emit(ev.Error("malformed frame from the server skipped", code="malformed_frame"))
             return
         if self._recorder:
@@ -304,8 +390,12 @@ class Session:
 
     async def _reconnect(self, cause: TransportClosed) -> bool:
         self._connected.clear()
+        # A response cut short by the drop (or one still to come) is asked for again once restored.
+        cut_short = self._response_active or self._response_requested or self._response_waiting is not None
         self._response_active = self._response_requested = False
-        pending_turn = self._needs_response_after_restore()
+        self._response_waiting = None
+        self._cancel_on_create = False
+        self._emit(ev.Reconnecting(str(cause)))
         for attempt in range(1, self._reconnect_attempts + 1):
             await asyncio.sleep(self._reconnect_backoff * 2 ** (attempt - 1))
             try:
@@ -323,19 +413,22 @@ class Session:
                 continue
             self._connected.set()
             self._emit(ev.Reconnected(attempt, len(restore)))
-            if pending_turn:
+            if self._needs_response_after_restore(cut_short):
                 await self._request_response()
+            self._idle_check()
             return True
         return False
 
-    def _needs_response_after_restore(self) -> bool:
-        """A turn the drop cut short: the last item is the user's, or a tool output."""
-        if not self.history.items:
+    def _needs_response_after_restore(self, cut_short: bool) -> bool:
+        """A turn the drop cut short: a response was under way, or the user or a tool spoke last.
+
+        While a tool still runs, its output asks for the response itself.
+        """
+        items = self.history.items
+        if not items or self._calls_in_flight:
             return False
-        last = self.history.items[-1]
-        return (last["type"] == "message" and last["role"] == "user") or (
-            last["type"] == "function_call" and last["output"] is not None
-        )
+        last = items[-1]
+        return cut_short or last["type"] == "function_call" or (last["type"] == "message" and last["role"] == "user")
 
     # --- response sequencing ------------------------------------------------------------------
 
@@ -348,20 +441,39 @@ class Session:
             if self._response_waiting is None or response:
                 self._response_waiting = event
             return
+        await self._send_response_create(event)
+
+    async def _send_response_create(self, event: dict[str, Any]) -> None:
         self._response_requested = True
+        # Its id comes back on an `error` that refuses it, so the sequencer is never left waiting.
+        self._response_event_id = event["event_id"] = _new_id("event")
         await self._send(event)
 
     def _on_response_created(self, event: dict[str, Any]) -> None:
         self._response_active, self._response_requested = True, False
+        self._response_offer = self._offered
         self._active_response_id = event["response"].get("id")
+        if self._cancel_on_create:
+            self._cancel_on_create = False
+            self._spawn(self._send({"type": "response.cancel"}))
 
     def _on_response_done(self, event: dict[str, Any]) -> None:
         self._response_active = False
         self._active_response_id = None
-        if self._response_waiting is not None:
+        response = event.get("response") or {}
+        status, details = response.get("status"), response.get("status_details") or {}
+        if status == "failed":
+            error = details.get("error") or {}
+            message = f"the response failed: {error.get('message') or error.get('type') or 'no reason given'}"
+            self._emit(ev.Error(message, code=error.get("code") or "response_failed"))
+        elif status == "incomplete":
+            self._emit(ev.Error(f"the response is incomplete: {details.get('reason')}", code="response_incomplete"))
+        self._send_waiting_response()
+
+    def _send_waiting_response(self) -> None:
+        if self._response_waiting is not None and not self._response_active:
             waiting, self._response_waiting = self._response_waiting, None
-            self._response_requested = True
-            self._spawn(self._send(waiting))
+            self._spawn(self._send_response_create(waiting))
         self._idle_check()
 
     # --- server events ------------------------------------------------------------------------
@@ -372,17 +484,28 @@ class Session:
             self._spawn(self._send(tracing))
 
     def _on_session_updated(self, event: dict[str, Any]) -> None:
-        output = (event.get("session") or {}).get("audio", {}).get("output") or {}
+        audio = (event.get("session") or {}).get("audio") or {}
+        output = audio.get("output") or {}
         self._session_voice = output.get("voice") or self._session_voice
+        for direction in ("input", "output"):
+            audio_format = (audio.get(direction) or {}).get("format")
+            if audio_format:
+                self._session_formats[direction] = audio_format
 
     def _on_error(self, event: dict[str, Any]) -> None:
         error = event.get("error") or {}
         code = error.get("code")
+        if code == "response_cancel_not_active":
+            return  # a cancel that crossed the response's end on the wire: nothing to stop
         if code == "conversation_already_has_active_response":
             # Our sequencer should prevent this; if a server still says so, retry after its done.
             self._response_requested = False
             self._response_waiting = self._response_waiting or {"type": "response.create"}
             self._response_active = True
+        elif self._response_requested and error.get("event_id") == self._response_event_id:
+            # The server refused our response.create: no response is coming for it.
+            self._response_requested = False
+            self._send_waiting_response()
         self._emit(ev.Error(error.get("message", "server error"), code=code))
 
     def _on_output_item_added(self, event: dict[str, Any]) -> None:
@@ -406,6 +529,9 @@ class Session:
     def _on_item_deleted(self, event: dict[str, Any]) -> None:
         self.history.remove(event["item_id"])
 
+    def _on_user_transcript_delta(self, event: dict[str, Any]) -> None:
+        self._emit(ev.TranscriptDelta("user", event["item_id"], event.get("delta", "")))
+
     def _on_user_transcript(self, event: dict[str, Any]) -> None:
         self.history.set_text(event["item_id"], event.get("transcript", ""), role="user")
         self._emit(ev.TranscriptDelta("user", event["item_id"], event.get("transcript", ""), done=True))
@@ -416,6 +542,9 @@ class Session:
         self._audio_started = True
         self._playback.received(item_id, len(delta) * 3 // 4, self._bytes_per_ms)
         self._events.put_nowait(ev.Audio(item_id, delta))
+
+    def _on_audio_done(self, event: dict[str, Any]) -> None:
+        self._playback.finished(event["item_id"])
 
     def _on_transcript_delta(self, event: dict[str, Any]) -> None:
         item_id, delta = event["item_id"], event["delta"]
@@ -438,50 +567,47 @@ class Session:
 
     def _on_output_item_done(self, event: dict[str, Any]) -> None:
         item = event["item"]
-        if item.get("type") != "function_call":
-            return
-        call_id, name, arguments = item["call_id"], item["name"], item.get("arguments") or "{}"
-        self.history.add_call(item["id"], name, call_id, arguments)
-        self._spawn(self._on_function_call(name, call_id, arguments))
+        kind = item.get("type")
+        if kind == "function_call":
+            call_id, name, arguments = item["call_id"], item["name"], item.get("arguments") or "{}"
+            self.history.add_call(item["id"], name, call_id, arguments)
+            self._calls_in_flight.add(call_id)
+            self._spawn(self._on_function_call(name, call_id, arguments, self._response_offer))
+        elif kind == "mcp_approval_request":
+            self._spawn(self._on_mcp_approval(item))
 
     def _on_speech_started(self, event: dict[str, Any]) -> None:
         self._spawn(self._truncate_playing())
 
     # --- function calls -----------------------------------------------------------------------
 
-    async def _on_function_call(self, name: str, call_id: str, arguments: str) -> None:
-        agent = self.graph.spec.agents[self.agent]
-        handoffs = {handoff_tool_name(h.agent): h.agent for h in agent.handoff_targets()}
-        if name in handoffs:
-            await self._move(f"handoff:{handoffs[name]}", call_id)
-        elif name == TRANSITION_TOOL and self.state is not None:
-            try:
-                target = json.loads(arguments).get("to")
-            except (ValueError, AttributeError):
-                target = None
-            await self._move(str(target), call_id, transition=True)
-        elif name in self._offered_tools():
-            await self._run_tool(name, call_id, arguments)
-        else:
-            offered = sorted(self._offered_tools() | set(handoffs))
-            message = f"Tool '{name}' is not available to the {self.agent} agent. Available: {', '.join(offered)}."
+    async def _on_function_call(self, name: str, call_id: str, arguments: str, offer: _Offer) -> None:
+        """Answer one function call of the model, judged by the config its response was made with."""
+        try:
+            if name not in offer.tools:
+                available = ", ".join(sorted(offer.tools)) or "none"
+                message = f"Tool '{name}' is not available to the {offer.agent} agent. Available: {available}."
+                await self._tool_output(call_id, json.dumps({"error": message}))
+                self._emit(ev.ToolEnd(offer.agent, name, call_id, message, ok=False))
+            elif name == TRANSITION_TOOL or name in offer.handoffs:
+                target = f"handoff:{offer.handoffs[name]}" if name in offer.handoffs else _transition_target(arguments)
+                await self._move(target, call_id, offer, transition=name == TRANSITION_TOOL)
+            else:
+                await self._run_tool(name, call_id, arguments, offer.agent)
+        except Exception as exc:  # never leave the model waiting on a call
+            log.warning("answering %s failed: %s: %s", name, type(exc).__name__, exc)
+            log.debug("answering %s failed", name, exc_info=exc)
+            self._emit(ev.Error(f"answering {name} failed: {type(exc).__name__}: {exc}", code="call_failed"))
+            message = f"Tool '{name}' could not be carried out because of an internal error. Do not retry it."
             await self._tool_output(call_id, json.dumps({"error": message}))
-            self._emit(ev.ToolEnd(self.agent, name, call_id, message, ok=False))
-
-    def _offered_tools(self) -> set[str]:
-        machine = self.graph.spec.agents[self.agent].states
-        if self.state is not None and machine is not None:
-            return set(machine.steps[self.state].tools)
-        return set(self.graph.spec.agents[self.agent].tools)
 
     @staticmethod
     def _machines(graph: Document) -> dict[str, Any]:
         return {a: spec.states for a, spec in graph.spec.agents.items() if spec.states and spec.states.enforce}
 
-    async def _run_tool(self, name: str, call_id: str, arguments: str) -> None:
+    async def _run_tool(self, name: str, call_id: str, arguments: str, agent: str) -> None:
         spec = self.toolbox.spec(name)
-        agent = self.agent
-        if spec.needs_approval and not await self._approved(name, call_id, arguments):
+        if spec.needs_approval and not await self._approved(name, call_id, arguments, agent):
             output = json.dumps({"error": f"The user did not approve running '{name}'. Do not retry it."})
             await self._tool_output(call_id, output)
             self._emit(ev.ToolEnd(agent, name, call_id, output, ok=False))
@@ -496,18 +622,18 @@ class Session:
         item = {"type": "function_call_output", "call_id": call_id, "output": output}
         await self._send({"type": "conversation.item.create", "item": item})
         self.history.set_output(call_id, output)
+        self._calls_in_flight.discard(call_id)
         if respond:
             await self._request_response()
 
-    async def _approved(self, name: str, call_id: str, arguments: str) -> bool:
+    async def _approved(self, name: str, call_id: str, arguments: str, agent: str) -> bool:
         if name in self._always:
             return self._always[name]
-        request = ev.ApprovalRequested(self.agent, name, call_id, arguments)
+        policy = self._approval if isinstance(self._approval, str) and self._approval != "ask" else None
+        request = ev.ApprovalRequested(agent, name, call_id, arguments, policy=policy)
         self._emit(request)
-        if self._approval == "auto":
-            return True
-        if self._approval == "deny":
-            return False
+        if policy is not None:
+            return policy == "auto"
         if callable(self._approval):
             decision = await self._approval(request)
         else:
@@ -527,37 +653,56 @@ class Session:
             raise KeyError(f"no approval is pending for call {call_id}")
         future.set_result(decision)
 
-    # --- handoffs -----------------------------------------------------------------------------
+    async def _on_mcp_approval(self, item: dict[str, Any]) -> None:
+        """A hosted MCP server's tool call waits for the user's approval, as `needs_approval` tools do."""
+        name = f"{item.get('server_label', 'mcp')}.{item.get('name', '')}"
+        approve = await self._approved(name, item["id"], item.get("arguments") or "{}", self.agent)
+        response = {"type": "mcp_approval_response", "id": _new_id("item"), "approval_request_id": item["id"]}
+        await self._send({"type": "conversation.item.create", "item": {**response, "approve": approve}})
+        await self._request_response()
 
-    def _agent_payload(self, agent_id: str) -> dict[str, Any]:
-        state = self._states.get(agent_id)
+    # --- handoffs and transitions ---------------------------------------------------------------
+
+    def _agent_payload(self, agent_id: str, state: str | None = None) -> dict[str, Any]:
+        """The `session.update` of an agent (at `state`, default its current one), keeping what the
+        server already applied that must not change mid-call: the voice once audio was produced, and
+        the audio formats. Records what the model will be offered."""
+        state = state if state is not None else self._states.get(agent_id)
         event = compile_session(self.graph, agent_id, state=state, context=self.context, call_id=self._call_id)
         event = apply_mcp_headers(event, self.graph)  # secrets from the environment, added only at send time
+        session = event["session"]
         if self._audio_started and self._session_voice:
             # The API refuses a voice change once audio was produced: keep the session's voice.
-            output = event["session"].setdefault("audio", {}).setdefault("output", {})
-            output["voice"] = self._session_voice
-        output_format = event["session"].get("audio", {}).get("output", {}).get("format") or {}
+            session.setdefault("audio", {}).setdefault("output", {})["voice"] = self._session_voice
+        for direction, audio_format in self._session_formats.items():
+            session.setdefault("audio", {}).setdefault(direction, {})["format"] = audio_format
+        output_format = session.get("audio", {}).get("output", {}).get("format") or {}
         self._bytes_per_ms = 48.0 if output_format.get("type", "audio/pcm") == "audio/pcm" else 8.0
+        self._offered = _Offer.of(self.graph, agent_id, state, session.get("tools") or ())
         return event
 
-    async def _move(self, target: str, call_id: str, *, transition: bool = False) -> None:
+    async def _move(self, target: str, call_id: str, offer: _Offer, *, transition: bool) -> None:
         """A transition (enforced states) or a handoff: check it is allowed and its guard holds."""
         source_state = self.state
-        refusal = self._refusal(target, transition=transition)
+        if (self.agent, source_state) != (offer.agent, offer.state):
+            where = f"'{self.agent}'" + (f" in state '{source_state}'" if source_state else "")
+            refusal = f"the conversation already moved on to {where}"
+        else:
+            refusal = self._refusal(target, transition=transition)
         if refusal is not None:
             self._emit(ev.TransitionRefused(self.agent, source_state or "", target, refusal))
             stay = f" Stay in '{source_state}'." if source_state else ""
             await self._tool_output(call_id, json.dumps({"error": f"Cannot move to '{target}': {refusal}.{stay}"}))
             return
-        if source_state is not None and self._transition_to(target) is not None:
-            self._emit(ev.StateChanged(self.agent, source_state, target))
         if target.startswith("handoff:"):
-            await self._handoff(target.removeprefix("handoff:"), call_id)
+            listed = source_state is not None and self._transition_to(target) is not None
+            await self._handoff(target.removeprefix("handoff:"), call_id, listed=listed)
             return
         assert source_state is not None
+        payload = self._agent_payload(self.agent, target)  # compiled first: a failure changes nothing
         self._states[self.agent] = target
-        await self._send(self._agent_payload(self.agent))
+        self._emit(ev.StateChanged(self.agent, source_state, target))
+        await self._send(payload)
         await self._tool_output(call_id, json.dumps({"state": target}))
 
     def _transition_to(self, target: str) -> Transition | None:
@@ -584,10 +729,14 @@ class Session:
             return f"its guard `{found.guard}` could not be evaluated ({exc})"
         return f"its guard `{found.guard}` does not hold yet"
 
-    async def _handoff(self, target: str, call_id: str) -> None:
-        source = self.agent
+    async def _handoff(self, target: str, call_id: str, *, listed: bool) -> None:
+        """Hand off to `target`; `listed`: the move is a transition of the source's state machine."""
+        source, source_state = self.agent, self.state
+        payload = self._agent_payload(target)  # compiled first: a failure changes nothing
         self.agent = target
-        await self._send(self._agent_payload(target))
+        if listed and source_state is not None:
+            self._emit(ev.StateChanged(source, source_state, f"handoff:{target}"))
+        await self._send(payload)
         await self._tool_output(call_id, json.dumps({"assistant": target}))
         self._emit(ev.AgentEnd(source))
         self._emit(ev.HandoffEvent(source, target))
@@ -610,7 +759,8 @@ class Session:
     async def _on_trip(self, item_id: str, text: str, trip: Trip) -> None:
         if self._response_active and self._response_items.get(item_id) == self._active_response_id:
             await self._send({"type": "response.cancel"})
-        await self._truncate(item_id)
+        if self._playback.has_audio(item_id):
+            self._emit(ev.AudioInterrupted(item_id, await self._truncate(item_id)))
         self._emit(ev.GuardrailTripped(self.agent, trip.guardrail, trip.category, trip.rationale, text))
         guardrail = self.graph.spec.guardrails[trip.guardrail]
         message = guardrail.message or (
@@ -623,16 +773,20 @@ class Session:
         await self._request_response()
 
     async def _truncate_playing(self) -> None:
-        item_id = self._playback.playing()
-        if item_id is not None:
+        """Cut the item being heard where playback is, and the items queued behind it at 0 ms."""
+        audible = self._playback.audible()
+        for item_id in audible:
             played = await self._truncate(item_id)
-            self._emit(ev.AudioInterrupted(item_id, played))
+            if item_id == audible[0]:
+                self._emit(ev.AudioInterrupted(item_id, played))
 
     async def _truncate(self, item_id: str) -> int:
+        """Tell the server how much of the item the user heard; the history keeps that much of its text."""
         if not self._playback.has_audio(item_id):
             return 0
-        played = self._playback.played_ms(item_id)
-        self._playback.stop(item_id)
+        received = self._playback.received_ms(item_id)
+        played = self._playback.stop(item_id)
+        self.history.truncate(item_id, played / received if received else 0.0)
         event = {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": played}
         await self._send(event)
         return played

@@ -21,6 +21,8 @@ class ResponsesClient:
         self._api_key = api_key
         self.base_url = base_url
         self._headers = dict(headers or {})
+        # Azure authenticates with an `api-key` header: no bearer token goes along (least of all an OpenAI key).
+        self._omit_bearer = any(k.lower() == "api-key" for k in self._headers)
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -39,6 +41,8 @@ class ResponsesClient:
         """`responses.create(**kwargs)`; returns the `openai.types.responses.Response`."""
         import openai
 
+        if self._omit_bearer:
+            kwargs["extra_headers"] = {**kwargs.get("extra_headers", {}), "Authorization": openai.Omit()}
         try:
             return await self._openai().responses.create(**kwargs)
         except openai.OpenAIError as exc:
