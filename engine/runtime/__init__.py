@@ -4,9 +4,11 @@ from . import events
 from .playback import PlaybackClock
 from .replay import replay
 from .session import Decision, Session
-from .transport import Connection, Transport, TransportClosed, WebsocketsTransport
+from .transport import AiohttpTransport, ConnectFailed, Connection, Transport, TransportClosed, WebsocketsTransport
 
 __all__ = [
+    "AiohttpTransport",
+    "ConnectFailed",
     "Connection",
     "Decision",
     "PlaybackClock",

@@ -36,7 +36,7 @@ from .guardrails import GuardrailChecker, Trip
 from .history import History
 from .playback import PlaybackClock
 from .recorder import EventRecorder
-from .transport import Connection, Transport, TransportClosed, WebsocketsTransport
+from .transport import AiohttpTransport, Connection, Transport, TransportClosed
 
 log = logging.getLogger("engine.runtime")
 
@@ -133,7 +133,10 @@ class Session:
         self._always: dict[str, bool] = {}
         self._pending_approvals: dict[str, asyncio.Future[Decision]] = {}
         self._playback = playback or PlaybackClock()
-        self._transport = transport or WebsocketsTransport()
+        # aiohttp's client spends less CPU per frame than websockets' (bench/README.md); a transport
+        # made here is this session's own and closes with it.
+        self._owns_transport = transport is None
+        self._transport = transport or AiohttpTransport()
         self._reconnect_attempts = reconnect_attempts
         self._reconnect_backoff = reconnect_backoff
         secrets = [self._api_key, *(v for k, v in self._headers.items() if k.lower() in ("authorization", "api-key"))]
@@ -208,7 +211,12 @@ class Session:
         await self.close()
 
     async def connect(self) -> None:
-        self._conn = await self._transport.connect(self._url, self._headers)
+        """Open the websocket and configure the start agent; raises `ConnectFailed` when it cannot."""
+        try:
+            self._conn = await self._transport.connect(self._url, self._headers)
+        except BaseException:
+            await self._close_transport()
+            raise
         await self._send(self._agent_payload(self.agent), wait=False)
         self._connected.set()
         self._listener = asyncio.create_task(self._listen(), name="engine-listener")
@@ -283,9 +291,15 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
         await self.toolbox.aclose()
+        await self._responses.aclose()
+        await self._close_transport()
         if self._recorder:
             self._recorder.close()
         self._events.put_nowait(None)
+
+    async def _close_transport(self) -> None:
+        if self._owns_transport and isinstance(self._transport, AiohttpTransport):
+            await self._transport.aclose()
 
     def __aiter__(self) -> AsyncIterator[ev.SessionEvent]:
         return self._iterate()

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
 if TYPE_CHECKING:
     import aiohttp
@@ -18,6 +18,15 @@ class TransportClosed(Exception):
     def __init__(self, clean: bool, reason: str = "") -> None:
         super().__init__(reason or ("closed" if clean else "connection lost"))
         self.clean = clean
+
+
+class ConnectFailed(ConnectionError):
+    """The websocket could not be opened; `status` is the HTTP status when the server refused it."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        where = url.split("?", 1)[0]  # the query may name a call; never a secret, but kept short
+        super().__init__(f"cannot connect to {where}: {reason}")
+        self.status = status
 
 
 class Connection(Protocol):
@@ -60,14 +69,20 @@ class WebsocketsTransport:
         self._open_timeout = open_timeout
 
     async def connect(self, url: str, headers: dict[str, str]) -> Connection:
-        ws = await connect(
-            url,
-            additional_headers=headers,
-            open_timeout=self._open_timeout,
-            max_size=None,  # audio deltas and session objects can be large
-            compression=None,  # the API does not compress; skipping it saves CPU per frame
-            ping_interval=20,
-        )
+        try:
+            ws = await connect(
+                url,
+                additional_headers=headers,
+                open_timeout=self._open_timeout,
+                max_size=None,  # audio deltas and session objects can be large
+                compression=None,  # the API does not compress; skipping it saves CPU per frame
+                ping_interval=20,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise ConnectFailed(url, _refused(status), status) from None
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
+            raise ConnectFailed(url, _unreachable(exc)) from None
         return WebsocketsConnection(ws)
 
 
@@ -126,18 +141,34 @@ class AiohttpTransport:
             connector = aiohttp.TCPConnector(limit=0)
             self._http = aiohttp.ClientSession(connector=connector)
             self._loop = loop
-        async with asyncio.timeout(self._open_timeout):  # the handshake only; the socket has no read timeout
-            ws = await self._http.ws_connect(
-                url,
-                headers=headers,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
-                heartbeat=self._heartbeat,
-                max_msg_size=0,  # audio deltas and session objects can be large
-                compress=0,
-            )
+        try:
+            async with asyncio.timeout(self._open_timeout):  # the handshake only; the socket has no read timeout
+                ws = await self._http.ws_connect(
+                    url,
+                    headers=headers,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
+                    heartbeat=self._heartbeat,
+                    max_msg_size=0,  # audio deltas and session objects can be large
+                    compress=0,
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise ConnectFailed(url, _refused(exc.status), exc.status) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ConnectFailed(url, _unreachable(exc)) from None
         return AiohttpConnection(ws)
 
     async def aclose(self) -> None:
         if self._http is not None and not self._http.closed:
             await self._http.close()
         self._http = None
+
+
+def _refused(status: int) -> str:
+    hint = {401: " (check the API key)", 403: " (the key may lack access to this model)", 404: " (check the URL)"}
+    return f"the server refused the connection with HTTP {status}{hint.get(status, '')}"
+
+
+def _unreachable(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "the connection timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
