@@ -73,13 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str | bytes, output: Path | None) -> int:
+    """Write `text` to standard output or to `output`; a file that cannot be written is a clean error."""
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    elif isinstance(text, bytes):
-        output.write_bytes(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return EXIT_OK
+    try:
+        if isinstance(text, bytes):
+            output.write_bytes(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"engine: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -113,9 +123,12 @@ def _load_or_report(path: Path):
 def _cmd_compile(args: argparse.Namespace) -> int:
     import json
 
-    from .compile import compile_all, compile_session
+    from .compile import CompileError, compile_all, compile_session
     from .spec import did_you_mean
 
+    if args.all and (args.state or args.call_id):
+        print("engine: --all compiles every agent and state; it takes neither --state nor --call-id", file=sys.stderr)
+        return EXIT_USAGE
     doc = _load_or_report(args.file)
     if doc is None:
         return EXIT_FAIL
@@ -126,12 +139,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if agent not in doc.spec.agents:
         print(f"engine: unknown agent '{agent}'{did_you_mean(agent, doc.spec.agents)}", file=sys.stderr)
         return EXIT_USAGE
-    machine = doc.spec.agents[agent].states
-    if args.state and (machine is None or args.state not in machine.steps):
-        steps = machine.steps if machine else {}
-        print(f"engine: agent '{agent}' has no state '{args.state}'{did_you_mean(args.state, steps)}", file=sys.stderr)
+    try:
+        event = compile_session(doc, agent, state=args.state, call_id=args.call_id)
+    except CompileError as exc:  # a state that does not exist or is not enforced
+        print(f"engine: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    event = compile_session(doc, agent, state=args.state, call_id=args.call_id)
     print(json.dumps(event, indent=2))
     return EXIT_OK
 
@@ -148,11 +160,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     except GraphvizMissing as exc:
         print(f"engine: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    if isinstance(out, bytes) and args.output is None:
-        sys.stdout.buffer.write(out)
-    else:
-        _emit(out, args.output)
-    return EXIT_OK
+    return _emit(out, args.output)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -173,8 +181,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
 def _cmd_schema(args: argparse.Namespace) -> int:
     from .spec.schema import graph_json_schema_text
 
-    _emit(graph_json_schema_text(), args.output)
-    return EXIT_OK
+    return _emit(graph_json_schema_text(), args.output)
 
 
 _COMMANDS = {

@@ -6,14 +6,18 @@ the earlier layers accepted (no cascades of follow-on noise).
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from .spec import Document, Finding, Mapping, SpecError, load_document, load_yaml
+from .spec import Document, Finding, Mapping, SpecError, did_you_mean, load_document, load_yaml
 from .spec.document import Loc, schema_findings
 from .spec.references import check_references, check_script
 from .spec.script import ConversationTest, ConversationTestFile
@@ -49,7 +53,10 @@ def validate_file(path: str | Path) -> Report:
         return report
     doc = report.document
     for layer in (check_references, _check_templates, _check_callables, _check_graph, _check_payloads):
-        found = layer(doc)
+        try:
+            found = layer(doc)
+        except RecursionError:  # a value nested deeper than any check can follow
+            found = [doc.finding("E101", "the file nests too deeply to check (values within values within ...)")]
         report.findings.extend(found)
         if any(f.severity == "error" for f in found):
             break
@@ -98,6 +105,8 @@ def load_tests_file(graph: Document, path: Path, raw: object) -> list[tuple[Conv
 def _validate_tests_file(report: Report) -> Report:
     try:
         graph_path, raw = tests_file_graph(report.path)
+        if not graph_path.is_file():
+            raise SpecError([_missing_graph(report.path, graph_path, raw)])
         report.document = load_graph(graph_path)
         load_tests_file(report.document, report.path, raw)
     except SpecError as exc:
@@ -105,37 +114,61 @@ def _validate_tests_file(report: Report) -> Report:
     return report
 
 
+def _missing_graph(path: Path, graph: Path, raw: object) -> Finding:
+    """The graph a tests file names (or implies by its name) does not exist: say so in the tests file."""
+    message = f"the graph this tests file is for was not found: {_display(graph)}"
+    mark = raw.value_marks.get("graph") if isinstance(raw, Mapping) and "graph" in raw else None
+    if mark is None:
+        return Finding("E105", message + " (name it with `graph:`)", _display(path), 1, 1)
+    return Finding("E105", message, mark.file, mark.line, mark.col)
+
+
 # --- templates --------------------------------------------------------------------------------------
 
 
-def _template_sources(doc: Document) -> Iterator[tuple[str, Loc, Path | None]]:
-    """Every Jinja2 source with where it lives: inline (a YAML location) or a file."""
+def _template_sources(doc: Document) -> Iterator[tuple[str, Loc, Path | None, str | None]]:
+    """Every Jinja2 source with where it lives (a YAML location, or a file) and the tool it belongs to."""
     for agent_id, agent in doc.spec.agents.items():
         if agent.instructions is not None:
-            yield agent.instructions, ("agents", agent_id, "instructions"), None
-        elif agent.instructions_file:
-            yield "", ("agents", agent_id, "instructions_file"), doc.dir / agent.instructions_file
+            yield agent.instructions, ("agents", agent_id, "instructions"), None, None
+        elif agent.instructions_file is not None:
+            yield "", ("agents", agent_id, "instructions_file"), doc.dir / agent.instructions_file, None
     for name, tool in doc.spec.tools.items():
         esc = tool.escalate
         if esc and esc.instructions is not None:
-            yield esc.instructions, ("tools", name, "escalate", "instructions"), None
-        elif esc and esc.instructions_file:
-            yield "", ("tools", name, "escalate", "instructions_file"), doc.dir / esc.instructions_file
+            yield esc.instructions, ("tools", name, "escalate", "instructions"), None, name
+        elif esc and esc.instructions_file is not None:
+            yield "", ("tools", name, "escalate", "instructions_file"), doc.dir / esc.instructions_file, name
         if tool.http:
-            yield tool.http.url, ("tools", name, "http", "url"), None
-        if isinstance(tool.returns, str):
-            yield tool.returns, ("tools", name, "returns"), None
+            yield tool.http.url, ("tools", name, "http", "url"), None, name
+        if "returns" in tool.model_fields_set:
+            for text, loc in _strings(tool.returns, ("tools", name, "returns")):
+                yield text, loc, None, name
+
+
+def _strings(value: object, at: Loc) -> Iterator[tuple[str, Loc]]:
+    """The string leaves of a static result (each one is rendered as a template)."""
+    if isinstance(value, str):
+        yield value, at
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*at, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*at, i))
 
 
 def _check_templates(doc: Document) -> list[Finding]:
-    from .compile.templates import check_expression, check_template
+    from .compile.templates import CHECKED_MAPPINGS, check_expression, check_template
 
     findings = []
-    for source, loc, file in _template_sources(doc):
+    for source, loc, file, tool in _template_sources(doc):
         if file is not None:
             source = file.read_text(encoding="utf-8")
-        known = _known_variables(doc, tool_template=loc[0] == "tools")
-        for problem in check_template(source, known):
+        known, checked = _known_variables(doc, tool=tool), CHECKED_MAPPINGS
+        if tool is not None and _args_are_known(doc.spec.tools[tool].parameters):
+            checked = (*CHECKED_MAPPINGS, "args")
+        for problem in check_template(source, known, checked=checked):
             if file is not None:
                 findings.append(Finding(problem.code, problem.message, _display(file), problem.line, 1))
             else:
@@ -158,14 +191,21 @@ def _check_templates(doc: Document) -> list[Finding]:
     return findings
 
 
-def _known_variables(doc: Document, *, tool_template: bool = False) -> dict[str, object]:
+def _args_are_known(parameters: dict[str, object]) -> bool:
+    """Whether a tool's arguments are exactly its schema's properties (no additional ones allowed)."""
+    extra = parameters.get("additionalProperties")
+    return extra is None or extra is False
+
+
+def _known_variables(doc: Document, *, tool: str | None = None) -> dict[str, object]:
     """What a template may name: the context keys, `context` itself, `agent`, `graph`, and `args` in tools."""
     # Keys a tool's `sets` adds later count as known: guards are written for them.
-    later = {key: None for tool in doc.spec.tools.values() for key in (tool.sets or {})}
+    later = {key: None for t in doc.spec.tools.values() for key in (t.sets or {})}
     context = {**later, **doc.spec.context}
     known: dict[str, object] = {**context, "context": context, "agent": "", "graph": doc.spec.graph}
-    if tool_template:
-        known["args"] = {}
+    if tool is not None:
+        properties = doc.spec.tools[tool].parameters.get("properties")
+        known["args"] = {str(k): None for k in properties} if isinstance(properties, dict) else {}
     return known
 
 
@@ -199,33 +239,104 @@ def _check_callables(doc: Document) -> list[Finding]:
     targets += [(("guardrails", n, "run"), g.run, None) for n, g in doc.spec.guardrails.items() if g.run]
     for loc, target, schema in targets:
         try:
-            fn = resolve_callable(doc.dir, target)
+            # A module that prints while it loads must not spoil `--format json` on stdout.
+            with contextlib.redirect_stdout(sys.stderr):
+                fn = resolve_callable(doc.dir, target)
         except CallableError as exc:
             findings.append(doc.finding("E306", str(exc), loc))
             continue
-        if schema is not None:
-            for problem in check_signature(fn, schema):
-                findings.append(doc.finding("E307", f"{target}: {problem}", loc))
+        except SystemExit as exc:
+            findings.append(doc.finding("E306", f"importing '{target}' exits (SystemExit: {exc.code})", loc))
+            continue
+        problems = check_signature(fn, schema) if schema is not None else _guardrail_signature(fn)
+        findings += [doc.finding("E307", f"{target}: {problem}", loc) for problem in problems]
     return findings
+
+
+def _guardrail_signature(fn: object) -> list[str]:
+    """A guardrail callable is called as `fn(text, context)`."""
+    try:
+        inspect.signature(fn).bind("text", {})  # type: ignore[arg-type]
+    except TypeError:
+        return ["a guardrail callable is called with two arguments, `(text, context)`"]
+    except ValueError:  # builtins without a signature: nothing to check
+        pass
+    return []
 
 
 # --- graph and payload lints ----------------------------------------------------------------------
 
 
 def _check_graph(doc: Document) -> list[Finding]:
-    from .graph import build_graph, lint_graph
+    from .graph import lint_graph
 
-    return lint_graph(doc, build_graph(doc))
+    return lint_graph(doc)
 
 
 def _check_payloads(doc: Document) -> list[Finding]:
-    from .compile import compile_all
+    """Compile every agent (and enforced state): render failures, tool choices, size, and `extra` against the API.
+
+    Compiled payloads validate against the openai types by construction (the tests check it), except
+    for what `extra` merges in as is: only then is `openai` imported (slowly) to check them.
+    """
+    from .compile import CompileError, TemplateRenderError, check_payload, compile_session
 
     findings = []
-    for key, event in compile_all(doc).items():
-        size = len(json.dumps(event).encode())
-        if size > LARGE_PAYLOAD_BYTES:
-            agent_id = key.split("/")[0]
-            message = f"the session.update of '{key}' is {size // 1024} KiB; every handoff sends it whole"
-            findings.append(doc.finding("W703", message, ("agents", agent_id)))
+    for agent_id, agent in doc.spec.agents.items():
+        states = list(agent.states.steps) if agent.states is not None and agent.states.enforce else [None]
+        extra = _session_loc(doc, agent_id, "extra")
+        for state in states:
+            key = agent_id if state is None else f"{agent_id}/{state}"
+            try:
+                event = compile_session(doc, agent_id, state=state)
+            except TemplateRenderError as exc:
+                findings.append(_render_finding(doc, agent_id, exc))
+                break
+            except CompileError as exc:
+                message = f"agent '{agent_id}' does not compile: {exc}"
+                findings.append(doc.finding("E404", message, ("agents", agent_id)))
+                break
+            findings += _payload_findings(doc, agent_id, key, event)
+            for problem in check_payload(event) if extra is not None else ():
+                message = f"the Realtime API would refuse the session.update of '{key}' (after `extra`): {problem}"
+                findings.append(doc.finding("E704", message, extra, key=True))
+    return list(dict.fromkeys(findings))
+
+
+def _payload_findings(doc: Document, agent_id: str, key: str, event: dict) -> list[Finding]:
+    findings = []
+    session = event["session"]
+    choice = session.get("tool_choice")
+    offered = [t.get("name") for t in session.get("tools", [])]
+    if isinstance(choice, dict) and choice.get("type") == "function" and choice.get("name") not in offered:
+        name = str(choice.get("name"))
+        message = f"tool_choice names '{name}', which '{key}' does not offer{did_you_mean(name, filter(None, offered))}"
+        written = _session_loc(doc, agent_id, "tool_choice")
+        loc = (*written, "name") if written else _session_loc(doc, agent_id, "extra") or ("agents", agent_id)
+        findings.append(doc.finding("E302", message, loc))
+    size = len(json.dumps(event).encode())
+    if size > LARGE_PAYLOAD_BYTES:
+        message = f"the session.update of '{key}' is {size // 1024} KiB; every handoff sends it whole"
+        findings.append(doc.finding("W703", message, ("agents", agent_id)))
     return findings
+
+
+def _session_loc(doc: Document, agent_id: str, name: str) -> Loc | None:
+    """Where the session setting `name` that applies to an agent is written: the agent's session, else the graph's."""
+    agent_session = doc.spec.agents[agent_id].session
+    if agent_session is not None and name in agent_session.model_fields_set:
+        return ("agents", agent_id, "session", name)
+    return ("session", name) if name in doc.spec.session.model_fields_set else None
+
+
+def _render_finding(doc: Document, agent_id: str, exc: Exception) -> Finding:
+    """A template that fails while rendering with the graph's context, at the template that failed."""
+    name, line = getattr(exc, "name", ""), getattr(exc, "line", None)
+    message = "template fails when rendered: " + str(exc).removeprefix(f"{name}:{line}: ").removeprefix(f"{name}: ")
+    line = line or 1
+    if name == doc.spec.agents[agent_id].instructions_file:
+        return Finding("E404", message, _display(doc.dir / name), line, 1)
+    loc: Loc = tuple(int(i) if i else part for i, part in re.findall(r"\[(\d+)\]|([^.\[\]]+)", name))
+    if loc[:3] == ("agents", agent_id, "instructions"):
+        return _inline_finding(doc, loc, "E404", message, line)
+    return doc.finding("E404", message, loc if loc[:2] == ("agents", agent_id) else ("agents", agent_id))

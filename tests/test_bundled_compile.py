@@ -6,7 +6,9 @@ import json
 import os
 import re
 
+import jsonschema
 import pytest
+import yaml
 from conftest import BUNDLED, ROOT
 
 from engine.cli import main
@@ -59,6 +61,27 @@ def test_schema_file_has_not_drifted_from_the_models():
     assert checked_in == graph_json_schema_text(), "regenerate with: engine schema -o schemas/graph.schema.json"
 
 
+def test_the_schema_file_accepts_what_the_models_accept():
+    """Editors check files against the schema: it must not flag a valid graph (durations, single strings)."""
+    schema = json.loads((ROOT / "schemas" / "graph.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in BUNDLED:
+        errors = [
+            f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(yaml.safe_load(path.read_text()))
+        ]
+        assert errors == [], path
+    variant = {
+        "graph": "g",
+        "start": "a",
+        "agents": {"a": {"states": {"initial": "s", "steps": {"s": {"instructions": "One string."}}}}},
+        "tools": {"t": {"returns": "ok", "timeout": "500ms"}, "u": {"returns": "ok", "timeout": 2.5}},
+        "guardrails": {"g": {"regex": "x+"}, "k": {"keywords": "MegaBoards"}},
+    }
+    assert [e.message for e in validator.iter_errors(variant)] == []
+    assert list(validator.iter_errors({**variant, "tools": {"t": {"returns": "ok", "timeout": "soon"}}}))
+
+
 def test_bundled_graphs_carry_the_schema_modeline():
     for path in BUNDLED:
         assert path.read_text().startswith("# yaml-language-server: $schema=../schemas/graph.schema.json"), path
@@ -71,3 +94,18 @@ def test_mermaid_of_retail_shows_four_agents_and_twelve_handoffs(capsys):
     assert len(set(re.findall(rf"\ba_({agents})\[", out))) == 4
     edges = set(re.findall(rf"^\s*a_({agents}) -->(?:\|[^|]*\|)? a_({agents})\s*$", out, re.M))
     assert len(edges) == 12
+
+
+def test_compile_usage_errors_exit_2_with_a_message(tmp_path, capsys):
+    retail = str(ROOT / "graphs" / "retail.yaml")
+    assert main(["compile", retail, "--all", "--state", "greeting"]) == 2
+    assert "--all" in capsys.readouterr().err
+    assert main(["compile", retail, "--agent", "returns", "--state", "greeting"]) == 2
+    assert "no enforced states" in capsys.readouterr().err
+    assert main(["compile", retail, "--state", "greetng"]) == 2
+    assert "did you mean 'greeting'?" in capsys.readouterr().err
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("graph: p\nstart: a\nagents:\n  a:\n    states: {initial: s, steps: {s: {}}}\n")
+    assert main(["compile", str(plan), "--state", "s"]) == 2  # states in the prompt only: nothing to pick
+    err = capsys.readouterr().err
+    assert "no enforced states" in err and "internal error" not in err

@@ -104,3 +104,25 @@ def test_check_expression() -> None:
     assert syntax.code == "E401"
     (trailing,) = check_expression("a b", {"a": 1, "b": 2})
     assert trailing.code == "E401"
+
+
+def test_check_template_refuses_what_the_sandbox_refuses() -> None:
+    """`''.__class__.__mro__` and friends are reported before anything renders, once per chain."""
+    source = (
+        "ok {{ company }}\n{{ ''.__class__.__mro__ }}\n{{ context['__class__'] }} {{ cycler.__init__.__globals__ }}"
+    )
+    problems = check_template(source, {**KNOWN, "cycler": None})
+    assert [(p.line, p.code) for p in problems] == [(2, "E403"), (3, "E403"), (3, "E403")]
+    assert "'__class__' is not allowed" in problems[0].message
+    assert "'__init__' is not allowed" in problems[2].message
+    (guard,) = check_expression("context._private", KNOWN)
+    assert guard.code == "E403"
+
+
+def test_render_errors_of_any_kind_are_template_errors() -> None:
+    """A template's own expression failing (1/0, 'a' + 1) is a TemplateRenderError with its line."""
+    with pytest.raises(TemplateRenderError) as info:
+        render("fine\n{{ 1 / 0 }}", KNOWN, name="t.j2")
+    assert info.value.line == 2 and "ZeroDivisionError" in str(info.value)
+    with pytest.raises(TemplateRenderError, match="TypeError"):
+        render_expression("1 + 'a'", KNOWN)

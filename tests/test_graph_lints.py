@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from engine.graph import build_graph, lint_graph
+from engine.graph import lint_graph
 from engine.spec import Finding, load_document
 
 
@@ -14,7 +14,7 @@ def _lint(tmp_path: Path, text: str) -> tuple[list[Finding], str]:
     path = tmp_path / "graph.yaml"
     path.write_text(text, encoding="utf-8")
     doc = load_document(path)
-    return lint_graph(doc, build_graph(doc)), text
+    return lint_graph(doc), text
 
 
 def _at(text: str, needle: str, nth: int = 1) -> tuple[int, int]:
@@ -293,3 +293,24 @@ def test_unused_tool(tmp_path: Path) -> None:
         """,
     )
     assert _where(findings, "W606") == [_at(text, "forgotten")]
+
+
+def test_tool_named_like_the_transition_tool_of_enforced_states(tmp_path: Path) -> None:
+    graph = """\
+        graph: g
+        start: a
+        agents:
+          a:
+            states:
+              enforce: true
+              initial: s
+              steps:
+                s: {tools: [transition_state], transitions: [{to: t, when: x}]}
+                t: {}
+        tools:
+          transition_state: {returns: x}
+        """
+    findings, text = _lint(tmp_path, graph)
+    assert _where(findings, "E605") == [_at(text, "transition_state:")]
+    findings, _ = _lint(tmp_path, graph.replace("enforce: true", "enforce: false"))
+    assert _where(findings, "E605") == []  # a plan in the prompt offers no transition tool

@@ -285,3 +285,31 @@ def test_html_without_graphviz_draws_its_own_svg(tmp_path: Path, monkeypatch: py
     doc, g = _graphs(tmp_path)[1]
     page = render(doc, g, "html")
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_writes_each_format_to_a_file_or_says_why_it_cannot(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(textwrap.dedent(RETAIL) + "context: {authenticated: false}\n", encoding="utf-8")
+    for fmt in ("mermaid", "dot", "html"):
+        out = tmp_path / f"drawing.{fmt}"
+        assert main(["graph", str(graph), "--format", fmt, "-o", str(out)]) == 0
+        assert "auth" in out.read_text(encoding="utf-8")
+    missing = tmp_path / "no" / "such" / "folder" / "drawing.mmd"
+    assert main(["graph", str(graph), "-o", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {missing}" in err and "internal error" not in err
+
+
+def test_cli_svg_without_graphviz_exits_1_with_the_hint(tmp_path: Path, monkeypatch, capsys) -> None:
+    from engine.cli import main
+
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(textwrap.dedent(RETAIL) + "context: {authenticated: false}\n", encoding="utf-8")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["graph", str(graph), "--format", "svg"]) == 1
+    assert "apt-get install graphviz" in capsys.readouterr().err

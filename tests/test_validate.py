@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import BUNDLED, MINI
 
 from engine.cli import main
-from engine.validate import validate_file
+from engine.spec import Finding
+from engine.validate import load_graph, validate_file
 
 
 def _line_col(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
@@ -265,3 +268,230 @@ def test_bundled_graphs_validate_strictly():
     assert BUNDLED, "graphs/*.yaml missing"
     for path in BUNDLED:
         assert validate_file(path).findings == [], path
+
+
+# --- odd and hostile input ----------------------------------------------------------------------
+
+
+def _run_validate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`engine validate` in its own process: a crash (not just an exception) must show as a failure."""
+    cmd = [sys.executable, "-m", "engine.cli", "validate", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=cwd, check=False)
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "where"),
+    [
+        (b"", "E202", (1, 1)),
+        (b"- a\n- b\n", "E202", (1, 1)),
+        (bytes(range(256)) * 4, "E105", (0, 0)),
+        (b"graph: t\nstart: a\x01\n", "E101", (2, 9)),
+        (b"graph: t\nstart: [a\n", "E101", (3, 1)),
+        (b"graph: " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "E101", (0, 0)),
+        (b"graph: t\ncontext: " + b"{a: " * 3000 + b"1" + b"}" * 3000 + b"\n", "E101", (0, 0)),
+    ],
+    ids=["empty", "list", "binary", "control-character", "unclosed", "deep-flow", "deep-mapping"],
+)
+def test_odd_files_give_one_located_finding_and_exit_1(tmp_path: Path, content: bytes, code: str, where: tuple):
+    path = tmp_path / "odd.yaml"
+    path.write_bytes(content)
+    done = _run_validate(str(path), "--format", "json")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    [finding] = json.loads(done.stdout)
+    assert finding["code"] == code and (finding["line"], finding["col"]) == where, finding
+
+
+def test_a_folder_or_a_missing_file_is_a_finding(tmp_path: Path, capsys):
+    assert main(["validate", str(tmp_path), str(tmp_path / "nope.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "is a directory" in out and "no such file or directory" in out
+
+
+def test_python_tags_are_refused_and_never_run(write_graph, tmp_path: Path):
+    marker = tmp_path / "ran"
+    text = MINI.replace("graph: mini", f"graph: !!python/object/apply:os.system ['touch {marker}']")
+    [finding] = validate_file(write_graph(text)).findings
+    assert finding.code == "E101" and "unsupported tag '!!python/object/apply:os.system'" in finding.message
+    assert (finding.line, finding.col) == _line_col(text, "!!python")
+    assert not marker.exists()
+
+
+def test_merge_keys_may_be_overridden_but_keys_may_not_repeat(write_graph):
+    text = MINI.replace("company: Acme", "company: Acme\n  base: &b {name: Ada, x: 1}\n  more: {<<: *b, x: 2}")
+    path = write_graph(text)
+    assert validate_file(path).findings == []
+    doc = load_graph(path)
+    assert doc.spec.context["more"] == {"name": "Ada", "x": 2}
+    text = text.replace("x: 2}", "x: 2, x: 3}")
+    _check(write_graph, text, "E104", "x: 3", message="duplicate key 'x'")
+
+
+def test_alias_bombs_are_refused(write_graph):
+    levels = [f"  l0: &l0 [{', '.join(['lol'] * 9)}]"]
+    levels += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    text = MINI.replace("context:\n  company: Acme", "context:\n" + "\n".join(levels))
+    findings = validate_file(write_graph(text)).findings
+    assert [f.code for f in findings] == ["E101"] and "expands to more than" in findings[0].message
+
+
+def test_an_include_that_is_not_text_is_located_at_the_include(write_graph, tmp_path: Path):
+    (tmp_path / "blob.md").write_bytes(b"\x9c\xff\x00")
+    text = MINI.replace("instructions: Help the caller of {{ context.company }}.", "instructions: !include blob.md")
+    _check(write_graph, text, "E102", "!include blob.md", message="not UTF-8")
+
+
+# --- schema messages ----------------------------------------------------------------------------
+
+
+def test_a_value_no_arm_of_a_union_accepts_is_one_finding(write_graph):
+    text = MINI.replace("context:", "session: {max_output_tokens: lots}\ncontext:")
+    [finding] = validate_file(write_graph(text)).findings
+    assert finding.code == "E202" and "a valid integer or 'inf'" in finding.message
+    text = MINI.replace("handoffs: [helper]", "handoffs: [{agent: 3}]")
+    [finding] = validate_file(write_graph(text)).findings
+    assert "handoffs[0].agent" in finding.message
+
+
+def test_two_kinds_point_at_the_second_kind(write_graph):
+    text = MINI.replace(
+        '    returns: "You said {{ args.text }}"', '    returns: "You said {{ args.text }}"\n    run: x:y'
+    )
+    _check(write_graph, text, "E204", "run: x:y", message="got run, returns")
+
+
+def test_durations_and_patterns_are_checked(write_graph):
+    text = MINI.replace("    run: mini_tools:lookup", "    run: mini_tools:lookup\n    timeout: true")
+    _check(write_graph, text, "E202", "true", message="duration")
+    text = MINI + "guardrails:\n  g: {regex: [ok, '(open']}\n"
+    _check(write_graph, text, "E202", "'(open'", message="not a valid regular expression")
+
+
+# --- files, templates, callables, payloads ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "message"), [('""', "not found"), ("blob.md", "not UTF-8")])
+def test_instructions_file_that_is_no_text_file(write_graph, tmp_path: Path, name: str, message: str):
+    (tmp_path / "blob.md").write_bytes(b"\x9c\xff")
+    text = MINI.replace("instructions: Help the caller of {{ context.company }}.", f"instructions_file: {name}")
+    _check(write_graph, text, "E305", name, message=message)
+
+
+def test_sandbox_escapes_are_refused_where_written(write_graph):
+    text = MINI.replace("{{ context.company }}", "{{ ''.__class__.__mro__ }}")
+    _check(write_graph, text, "E403", "Help the caller", message="'__class__' is not allowed")
+
+
+def test_tool_templates_are_checked_against_the_tool_arguments(write_graph):
+    text = MINI.replace("{{ args.text }}", "{{ args.txt }}")
+    _check(write_graph, text, "E402", '"You said', message="did you mean 'text'?")
+    nested = MINI.replace('returns: "You said {{ args.text }}"', 'returns: {said: ["{{ args.text }}", "{{ nope }}"]}')
+    _check(write_graph, nested, "E402", '"{{ nope }}"', message="'nope'")
+
+
+def test_a_template_that_fails_when_rendered_is_located(write_graph):
+    text = MINI.replace("You greet callers for {{ company }}.", "You greet callers.\n      {{ company.upper().nope }}")
+    _check(write_graph, text, "E404", "{{ company.upper", message="has no attribute 'nope'")
+
+
+def test_callables_that_exit_print_or_take_the_wrong_arguments(write_graph, tmp_path: Path, capsys):
+    text = MINI.replace("mini_tools:lookup", "exiting:f") + "guardrails:\n  g: {run: 'mini_tools:check'}\n"
+    (tmp_path / "exiting.py").write_text("print('loaded')\nraise SystemExit(3)\n")
+    path = write_graph(text)
+    (tmp_path / "mini_tools.py").write_text("print('hello')\ndef check(text):\n    return None\n")
+    assert main(["validate", "--format", "json", str(path)]) == 1
+    findings = json.loads(capsys.readouterr().out)  # nothing the modules print reaches stdout
+    assert [(f["code"], f["line"]) for f in findings] == [
+        ("E306", _line_col(text, "exiting:f")[0]),
+        ("E307", _line_col(text, "'mini_tools:check'")[0]),
+    ]
+    assert "SystemExit" in findings[0]["message"] and "(text, context)" in findings[1]["message"]
+
+
+def test_tool_choice_must_name_an_offered_tool(write_graph):
+    text = MINI.replace("context:", "session: {tool_choice: {type: function, name: lookup}}\ncontext:")
+    hit = _check(write_graph, text, "E302", "lookup}}", message="'helper' does not offer")
+    assert "greeter" not in hit.message
+
+
+def test_extra_is_checked_against_the_realtime_types(write_graph):
+    text = MINI.replace(
+        "    tools: [echo]\n", "    tools: [echo]\n    session: {extra: {audio: {output: {speed: fast}}}}\n"
+    )
+    _check(write_graph, text, "E704", "extra", message="session.audio.output.speed")
+
+
+# --- JSON Schemas ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "needle", "message"),
+    [
+        ("{type: objekt}", "objekt", "did you mean 'object'?"),
+        ("{type: object, properties: {q: {type: [string, nul]}}}", "nul]", "did you mean 'null'?"),
+        ("{type: object, properties: {q: {$ref: '#/$defs/q'}}}", "'#/$defs/q'", "resolves to nothing"),
+        ("{type: object, properties: {q: {$ref: 'https://x/q.json'}}}", "'https://", "outside the schema"),
+        ("{type: object, propertes: {q: {type: string}}}", "propertes", "did you mean 'properties'?"),
+        ("{type: object, properties: {q: {type: string, maxLenght: 3}}}", "maxLenght", "did you mean 'maxLength'?"),
+        ("{type: object, properties: {q: {type: string, pattern: '('}}}", "'('", "not a valid regular expression"),
+    ],
+)
+def test_json_schema_mistakes(write_graph, schema: str, needle: str, message: str):
+    text = MINI.replace(
+        "parameters: {type: object, properties: {text: {type: string}}, required: [text]}",
+        f"parameters: {schema}",
+    ).replace("{{ args.text }}", "")
+    _check(write_graph, text, "E501", needle, message=message)
+
+
+def test_json_schema_keywords_and_property_names_are_told_apart(write_graph):
+    schema = "{type: object, $defs: {t: {type: string}}, properties: {propertes: {$ref: '#/$defs/t'}}}"
+    text = MINI.replace("{type: object, properties: {text: {type: string}}, required: [text]}", schema)
+    assert validate_file(write_graph(text.replace("{{ args.text }}", "{{ args.propertes }}"))).findings == []
+
+
+# --- tests files, command line, speed -----------------------------------------------------------
+
+
+def test_a_tests_file_without_its_graph_says_so_in_the_tests_file(tmp_path: Path):
+    path = tmp_path / "lonely.tests.yaml"
+    path.write_text("tests:\n  - name: x\n    turns: [{user: hi}]\n")
+    [finding] = validate_file(path).findings
+    assert finding.code == "E105" and finding.file.endswith("lonely.tests.yaml") and "lonely.yaml" in finding.message
+
+
+def test_github_annotations_escape_their_properties():
+    line = Finding("E101", "50% done\nnext", "a,b:c.yaml", 3, 4).github()
+    assert line == "::error file=a%2Cb%3Ac.yaml,line=3,col=4,title=E101::50%25 done%0Anext"
+
+
+def test_validate_imports_neither_networkx_nor_openai():
+    """The speed budget (design §8) rests on this: validation never loads the drawing or API stacks."""
+    code = (
+        "import sys\nfrom engine.cli import main\n"
+        f"assert main(['validate', {str(BUNDLED[-1])!r}]) == 0\n"
+        "print(sorted(m for m in ('networkx', 'openai') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_deep_nesting_inside_templates_and_schemas_is_a_finding(write_graph):
+    deep_template = "{{ " + "(" * 500 + "1" + ")" * 500 + " }}"
+    text = MINI.replace("Help the caller of {{ context.company }}.", f'"{deep_template}"')
+    _check(write_graph, text, "E401", f'"{deep_template[:5]}', message="nests too deeply")
+    schema = "{type: string}"
+    for _ in range(120):
+        schema = "{type: object, properties: {a: " + schema + "}}"
+    text = MINI.replace("{type: object, properties: {text: {type: string}}, required: [text]}", schema)
+    _check(write_graph, text.replace("{{ args.text }}", ""), "E501", schema[:12], message="nests too deeply")
+
+
+@pytest.mark.parametrize(
+    "setting", ["max_output_tokens: yes", "audio: {output: {speed: true}}", "max_output_tokens: '5'"]
+)
+def test_numbers_are_not_booleans_or_strings(write_graph, setting: str):
+    text = MINI.replace("context:", f"session: {{{setting}}}\ncontext:")
+    [finding] = validate_file(write_graph(text)).findings
+    assert finding.code == "E202" and ("integer" in finding.message or "number" in finding.message)

@@ -86,8 +86,12 @@ def _messages(errors: list[Any], event: Any) -> list[str]:
 
 def _message(path: str, err: Any) -> str:
     got = err.get("input")
-    shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+    shown = "" if isinstance(got, dict | list) else f" (got {_short(repr(got))})"
     return f"{path or '<event>'}: {err['msg']}{shown}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_tag(loc: Loc, event: Any) -> bool:

@@ -4,6 +4,10 @@ Templates see the graph's context twice, as top-level names (`{{ company }}`) an
 `{{ context.company }}`, plus `agent` (the agent id) and `graph` (the graph name); tool templates
 also see `args`. Undefined names are errors (StrictUndefined), so a typo fails loudly instead of
 rendering an empty string into a prompt.
+
+Templates run in Jinja2's immutable sandbox: attributes starting with `_` (the way out to Python
+objects, as in `''.__class__.__mro__`) and mutating methods are refused when rendering, and the
+static check reports the underscore attributes before anything renders (E403).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False
 # Guards may test keys that tools set later; a lenient twin lets a missing key read as false.
 _LENIENT_ENV = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True)
 
+_TOO_DEEP = "the template nests too deeply to check (brackets, blocks or expressions within each other)"
+
 # Uses of a possibly-undefined value that are safe under StrictUndefined.
 _SAFE_FILTERS = frozenset({"default", "d"})
 _SAFE_TESTS = frozenset({"defined", "undefined"})
@@ -37,7 +43,7 @@ class TemplateProblem:
 
     line: int
     message: str
-    code: Literal["E401", "E402"]
+    code: Literal["E401", "E402", "E403"]
 
 
 class TemplateRenderError(Exception):
@@ -74,6 +80,8 @@ def render(source: str, variables: Mapping[str, Any], *, name: str) -> str:
         raise TemplateRenderError(name, exc.lineno, exc.message or str(exc)) from None
     except TemplateError as exc:
         raise TemplateRenderError(name, _error_line(exc, name), str(exc)) from None
+    except Exception as exc:  # the template's own expressions: 1/0, 'a' + 1, ...
+        raise TemplateRenderError(name, _error_line(exc, name), f"{type(exc).__name__}: {exc}") from None
 
 
 def render_expression(expr: str, variables: Mapping[str, Any], *, strict: bool = True) -> Any:
@@ -91,6 +99,8 @@ def render_expression(expr: str, variables: Mapping[str, Any], *, strict: bool =
         return value
     except TemplateError as exc:
         raise TemplateRenderError("expression", None, f"{exc} in {expr!r}") from None
+    except Exception as exc:
+        raise TemplateRenderError("expression", None, f"{type(exc).__name__}: {exc} in {expr!r}") from None
 
 
 @functools.lru_cache(maxsize=512)
@@ -114,7 +124,7 @@ def _error_line(exc: BaseException, name: str) -> int | None:
 def check_template(
     source: str, known: Mapping[str, Any], *, checked: tuple[str, ...] = CHECKED_MAPPINGS
 ) -> list[TemplateProblem]:
-    """Syntax errors (E401) and undefined variables (E402) of a template.
+    """Syntax errors (E401), undefined variables (E402) and what the sandbox refuses (E403) of a template.
 
     `known` maps the names a template may use to their values (or any placeholder). For the names
     in `checked` whose known value is a mapping, `name.key` and `name['key']` are checked against
@@ -125,15 +135,17 @@ def check_template(
     try:
         ast = _ENV.parse(source)
         _ENV.compile(ast)  # unknown filters and tests are only found when compiling
+        return _undefined(ast, known, checked)
     except TemplateSyntaxError as exc:
         return [TemplateProblem(exc.lineno or 1, exc.message or str(exc), "E401")]
-    return _undefined(ast, known, checked)
+    except RecursionError:
+        return [TemplateProblem(1, _TOO_DEEP, "E401")]
 
 
 def check_expression(
     expr: str, known: Mapping[str, Any], *, checked: tuple[str, ...] = CHECKED_MAPPINGS
 ) -> list[TemplateProblem]:
-    """Syntax errors (E401) and undefined variables (E402) of a Jinja2 expression such as a guard."""
+    """Syntax errors (E401), undefined variables (E402) and refused attributes (E403) of an expression (a guard)."""
     try:
         parser = Parser(_ENV, expr, state="variable")
         body = parser.parse_expression()
@@ -143,12 +155,44 @@ def check_expression(
         ast = nodes.Template([nodes.Output([body], lineno=1)], lineno=1)
         ast.set_environment(_ENV)
         _ENV.compile(ast)
+        return _undefined(ast, known, checked)
     except TemplateSyntaxError as exc:
         return [TemplateProblem(exc.lineno or 1, exc.message or str(exc), "E401")]
-    return _undefined(ast, known, checked)
+    except RecursionError:
+        return [TemplateProblem(1, _TOO_DEEP, "E401")]
 
 
 def _undefined(ast: nodes.Template, known: Mapping[str, Any], checked: tuple[str, ...]) -> list[TemplateProblem]:
+    unsafe = [TemplateProblem(node.lineno, message, "E403") for node, message in _unsafe(ast)]
+    return sorted([*unsafe, *_unknown_names(ast, known, checked)], key=lambda p: p.line)
+
+
+def _refused_attr(node: nodes.Node) -> str | None:
+    """The attribute a `x.attr` or `x['attr']` node reads when the sandbox refuses it (it starts with `_`)."""
+    if isinstance(node, nodes.Getattr):
+        attr = node.attr
+    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        attr = node.arg.value
+    else:
+        return None
+    return attr if isinstance(attr, str) and attr.startswith("_") else None
+
+
+def _unsafe(ast: nodes.Template) -> Iterator[tuple[nodes.Node, str]]:
+    """Attribute uses the sandbox refuses, one per chain: `''.__class__.__mro__` reports `__class__`."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = _refused_attr(node)
+        inner = node.node  # type: ignore[attr-defined]
+        if (
+            attr is None
+            or _refused_attr(inner)
+            or any(map(_refused_attr, inner.find_all((nodes.Getattr, nodes.Getitem))))
+        ):
+            continue
+        yield node, f"'{attr}' is not allowed: templates are sandboxed and cannot reach attributes starting with '_'"
+
+
+def _unknown_names(ast: nodes.Template, known: Mapping[str, Any], checked: tuple[str, ...]) -> list[TemplateProblem]:
     undeclared = meta.find_undeclared_variables(ast)
     found: dict[str, tuple[int, str]] = {}  # first use of each unknown name -> (line, message)
     guarded: set[str] = set()
@@ -162,8 +206,7 @@ def _undefined(ast: nodes.Template, known: Mapping[str, Any], checked: tuple[str
             guarded.add(name)
         elif name not in found:
             found[name] = (node.lineno, f"undefined variable '{name}'{hint}")
-    problems = [TemplateProblem(line, msg, "E402") for name, (line, msg) in found.items() if name not in guarded]
-    return sorted(problems, key=lambda p: p.line)
+    return [TemplateProblem(line, msg, "E402") for name, (line, msg) in found.items() if name not in guarded]
 
 
 def _unknown(
@@ -175,7 +218,7 @@ def _unknown(
             return node.name, did_you_mean(node.name, known)
         return None, ""
     key = _member(node, checked)
-    if key is None:
+    if key is None or key.startswith("_"):  # `_x` is refused by the sandbox (E403), not undefined
         return None, ""
     base = node.node.name  # type: ignore[attr-defined]
     value = known.get(base)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from engine.spec import Document
 
 from . import _view
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _FONT = "Helvetica"
 _NODE_STYLE = {

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from html import escape
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from engine.spec import Document, handoff_tool_name
 
 from . import _view
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _CSS = """
   body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #0f172a; }

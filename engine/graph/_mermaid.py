@@ -6,11 +6,14 @@ Mermaid entities (`#quot;`, `#35;` ...), so any agent, tool or guard text draws 
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from engine.spec import Document
 
 from . import _view
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # Characters written as entities inside quoted labels: the quote ends the label, `#` starts an
 # entity, `<`, `>`, `&` would be read as HTML, a backtick as Markdown, `|` ends an edge label, and a

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from . import _view
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _CARD_W = 240
 _COL_GAP = 190
@@ -42,6 +44,8 @@ class _Box:
 
 
 def _layers(g: nx.DiGraph) -> dict[str, int]:
+    import networkx as nx
+
     agents = nx.DiGraph()
     agents.add_nodes_from(_view.agents_in_order(g))
     for u, v, data in g.edges(data=True):

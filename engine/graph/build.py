@@ -1,19 +1,21 @@
 """Building the networkx graph of a document: agents, their state machines and escalation models.
 
 Node ids: the agent id for agents, `agent/state` for states, `model:<name>` for the text models
-escalation tools call. Every node and edge keeps `loc`, the YAML location it came from, so lints
-and tools can point back at the file. Names that reference nothing (the reference layer reports
-those) are skipped, never guessed. Insertion order follows the file, so everything drawn from the
-graph is deterministic.
+escalation tools call. Every node and edge keeps `loc`, the YAML location it came from, so tools
+can point back at the file. Names that reference nothing (the reference layer reports those) are
+skipped, never guessed. Insertion order follows the file, so everything drawn from the graph is
+deterministic. networkx is imported when a graph is built, not with this module: validation (whose
+lints read the spec directly) never needs it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from engine.spec import Agent, Document, GraphSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 MODEL_PREFIX = "model:"
 
@@ -38,6 +40,8 @@ def effective_voice(spec: GraphSpec, agent: Agent) -> str | None:
 
 
 def build_graph(doc: Document) -> nx.DiGraph:
+    import networkx as nx  # here, not at the top: `engine validate` never builds the graph and starts faster
+
     spec = doc.spec
     g = nx.DiGraph(name=spec.graph, description=spec.description, start=spec.start)
     for agent_id, agent in spec.agents.items():

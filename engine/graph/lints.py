@@ -1,6 +1,8 @@
 """Graph lints (6xx) and Realtime API lints (7xx), each finding pointed at the YAML node at fault.
 
 Names that reference nothing are the reference layer's business (3xx): here they are skipped.
+The lints read the spec directly (the same edges `build_graph` draws), so `engine validate` never
+pays for importing networkx.
 
 Rules worth knowing:
 - W601 follows handoffs from the start agent, agent-level and state-level (`to: handoff:<agent>`)
@@ -9,8 +11,8 @@ Rules worth knowing:
   last step listed. The last step is where a conversation may end (a goodbye); any other step
   without a way out traps the caller. An agent with handoffs always has a way out.
 - E605 looks at the names one session offers: the agent's tools, a state's tools, the generated
-  `transfer_to_<agent>` tools; hosted MCP servers are not function tools and do not count. A
-  declared tool named like the transfer tool of any agent is reported where it is declared.
+  `transfer_to_<agent>` tools and `transition_state`; hosted MCP servers are not function tools and
+  do not count. A declared tool named like a generated tool is reported where it is declared.
 - W702 compares every agent's voice with the start agent's (the first voice the caller hears):
   the Realtime API refuses a voice change once audio has been sent, so the new voice is ignored.
   An agent without any voice keeps the current one and is fine.
@@ -21,10 +23,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import networkx as nx
-
 from engine.spec import Agent, Document, Finding, handoff_tool_name
 from engine.spec.document import Loc
+from engine.spec.script import TRANSITION_TOOL
 
 from .build import effective_voice
 
@@ -32,12 +33,12 @@ from .build import effective_voice
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
-def lint_graph(doc: Document, g: nx.DiGraph) -> list[Finding]:
+def lint_graph(doc: Document) -> list[Finding]:
     findings = [
-        *_unreachable_agents(doc, g),
-        *_unreachable_states(doc, g),
+        *_unreachable_agents(doc),
+        *_unreachable_states(doc),
         *_dead_ends(doc),
-        *_self_handoffs(doc, g),
+        *_self_handoffs(doc),
         *_duplicate_tools(doc),
         *_unused_tools(doc),
         *_refused_names(doc),
@@ -46,41 +47,51 @@ def lint_graph(doc: Document, g: nx.DiGraph) -> list[Finding]:
     return sorted(dict.fromkeys(findings), key=Finding.sort_key)
 
 
-def _owner(g: nx.DiGraph, node: str) -> str:
-    """The agent a node belongs to (itself for an agent)."""
-    return g.nodes[node].get("parent", node)
+def _handoffs(doc: Document, agent_id: str) -> Iterator[tuple[str, Loc, str | None]]:
+    """Every handoff of an agent to a declared agent: (target, location, the state it is taken from)."""
+    agent = doc.spec.agents[agent_id]
+    for i, handoff in enumerate(agent.handoffs):
+        target = handoff if isinstance(handoff, str) else handoff.agent
+        if target in doc.spec.agents:
+            yield target, ("agents", agent_id, "handoffs", i, *(() if isinstance(handoff, str) else ("agent",))), None
+    for step_id, step in agent.states.steps.items() if agent.states else ():
+        for i, transition in enumerate(step.transitions):
+            if transition.handoff in doc.spec.agents:
+                loc = ("agents", agent_id, "states", "steps", step_id, "transitions", i, "to")
+                yield transition.handoff, loc, step_id
 
 
-def _handoffs(g: nx.DiGraph) -> Iterator[tuple[str, str, dict]]:
-    for u, v, data in g.edges(data=True):
-        if data["kind"] == "handoff":
-            yield u, v, data
+def _reachable(start: str, edges: dict[str, list[str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
-def _unreachable_agents(doc: Document, g: nx.DiGraph) -> Iterator[Finding]:
+def _unreachable_agents(doc: Document) -> Iterator[Finding]:
     start = doc.spec.start
     if start not in doc.spec.agents:
         return
-    agents = nx.DiGraph()
-    agents.add_nodes_from(doc.spec.agents)
-    agents.add_edges_from((_owner(g, u), v) for u, v, _ in _handoffs(g))
-    reached = nx.descendants(agents, start) | {start}
+    edges = {a: [target for target, _, _ in _handoffs(doc, a)] for a in doc.spec.agents}
+    reached = _reachable(start, edges)
     for agent_id in doc.spec.agents:
         if agent_id not in reached:
             message = f"agent '{agent_id}' cannot be reached from the start agent '{start}' by any handoff"
             yield doc.finding("W601", message, ("agents", agent_id), key=True)
 
 
-def _unreachable_states(doc: Document, g: nx.DiGraph) -> Iterator[Finding]:
-    transitions = nx.subgraph_view(g, filter_edge=lambda u, v: g.edges[u, v]["kind"] == "transition")
+def _unreachable_states(doc: Document) -> Iterator[Finding]:
     for agent_id, agent in doc.spec.agents.items():
         machine = agent.states
         if machine is None or machine.initial not in machine.steps:
             continue
-        initial = f"{agent_id}/{machine.initial}"
-        reached = nx.descendants(transitions, initial) | {initial}
+        edges = {name: [t.to for t in step.transitions if t.handoff is None] for name, step in machine.steps.items()}
+        reached = _reachable(machine.initial, edges)
         for name in machine.steps:
-            if f"{agent_id}/{name}" not in reached:
+            if name not in reached:
                 message = (
                     f"state '{name}' of agent '{agent_id}' cannot be reached from the initial state '{machine.initial}'"
                 )
@@ -101,13 +112,12 @@ def _dead_ends(doc: Document) -> Iterator[Finding]:
                 yield doc.finding("W603", message, ("agents", agent_id, "states", "steps", name), key=True)
 
 
-def _self_handoffs(doc: Document, g: nx.DiGraph) -> Iterator[Finding]:
-    for u, v, data in _handoffs(g):
-        if _owner(g, u) != v:
-            continue
-        where = "" if u == v else f" (from its state '{g.nodes[u]['name']}')"
-        loc = data["loc"] if u == v else (*data["loc"], "to")
-        yield doc.finding("E604", f"agent '{v}' hands off to itself{where}", loc)
+def _self_handoffs(doc: Document) -> Iterator[Finding]:
+    for agent_id in doc.spec.agents:
+        for target, loc, state in _handoffs(doc, agent_id):
+            if target == agent_id:
+                where = "" if state is None else f" (from its state '{state}')"
+                yield doc.finding("E604", f"agent '{agent_id}' hands off to itself{where}", loc)
 
 
 def _function_tools(doc: Document, names: list[str], at: Loc) -> Iterator[tuple[str, Loc]]:
@@ -129,11 +139,18 @@ def _repeats(doc: Document, named: Iterator[tuple[str, Loc]], what: str) -> Iter
 def _duplicate_tools(doc: Document) -> Iterator[Finding]:
     spec = doc.spec
     transfer_names = {handoff_tool_name(a): a for a in spec.agents}
+    enforced = [a for a, agent in spec.agents.items() if agent.states is not None and agent.states.enforce]
     for name, tool in spec.tools.items():
         if name in transfer_names and tool.kind != "mcp":
             message = (
                 f"tool '{name}' has the name of the generated handoff tool of agent '{transfer_names[name]}'; "
                 "rename the tool"
+            )
+            yield doc.finding("E605", message, ("tools", name), key=True)
+        if name == TRANSITION_TOOL and enforced and tool.kind != "mcp":
+            message = (
+                f"tool '{name}' has the name of the generated tool of enforced state machines "
+                f"(agent '{enforced[0]}'); rename the tool"
             )
             yield doc.finding("E605", message, ("tools", name), key=True)
     for agent_id, agent in spec.agents.items():

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from engine.spec import Document
 
@@ -13,6 +12,9 @@ from ._dot import render_dot
 from ._html import render_html, strip_svg_prolog
 from ._mermaid import render_mermaid
 from ._sketch import sketch_svg
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 FORMATS = ("mermaid", "dot", "html")
 _DOT_TIMEOUT_S = 60

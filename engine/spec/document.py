@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from .findings import Finding, SpecError, did_you_mean
 from .loader import Mapping, Sequence, display_path, load_yaml
-from .models import GraphSpec
+from .models import GUARDRAIL_KINDS, TOOL_KINDS, GraphSpec
 
 Loc = tuple[Any, ...]
 
@@ -117,6 +117,15 @@ def _dotted(loc: Loc) -> str:
 
 
 _TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "union_tag_invalid", "literal_error")
+_MAPPING_ERRORS = ("model_type", "model_attributes_type", "dict_type")
+
+
+def _is_type_error(err: Any) -> bool:
+    return any(err["type"].endswith(t) or err["type"] == t for t in _TYPE_ERRORS)
+
+
+def _within(inner: Loc, outer: Loc) -> bool:
+    return inner[: len(outer)] == outer
 
 
 def schema_findings(raw: Mapping, exc: ValidationError, root: type[BaseModel] = GraphSpec) -> list[Finding]:
@@ -128,18 +137,50 @@ def schema_findings(raw: Mapping, exc: ValidationError, root: type[BaseModel] = 
         _, data_loc = _walk(raw, loc)
         entries.append((err, loc, data_loc))
 
-    def is_type_error(err: dict[str, Any]) -> bool:
-        return any(err["type"].endswith(t) or err["type"] == t for t in _TYPE_ERRORS)
+    # A value that fails every arm of a union yields one error per arm. When some arm got far
+    # enough to complain about keys, or about a value inside, the bare type mismatches of the other
+    # arms are noise; when every arm is a plain mismatch, they become one finding listing them all.
+    def beaten(at: Loc) -> bool:
+        return any(_within(d, at) and (not _is_type_error(e) or len(d) > len(at)) for e, _, d in entries)
 
-    # A value that fails every arm of a union yields one error per arm; when some arm got far
-    # enough to complain about keys, the bare type mismatches of the other arms are noise.
-    specific = [d for e, _, d in entries if not is_type_error(e)]
-    findings: list[Finding] = []
+    mismatches: dict[Loc, list[Any]] = {}
+    order: list[Finding | Loc] = []
     for err, loc, data_loc in entries:
-        if is_type_error(err) and any(s[: len(data_loc)] == data_loc for s in specific):
-            continue
-        findings.append(_finding(doc, err, loc, data_loc, root))
+        if not _is_type_error(err):
+            order.append(_finding(doc, err, loc, data_loc, root))
+        elif not beaten(data_loc):
+            if data_loc not in mismatches:
+                order.append(data_loc)
+            mismatches.setdefault(data_loc, []).append(err)
+    findings = [item if isinstance(item, Finding) else _mismatch(doc, item, mismatches[item]) for item in order]
     return list(dict.fromkeys(findings))
+
+
+def _expected(err: Any) -> str:
+    """What a type error says the value should be, without the `Input should be` and parser chatter."""
+    if err["type"] in _MAPPING_ERRORS:
+        return "a mapping"
+    return err["msg"].removeprefix("Input should be ").split(", unable to ")[0]
+
+
+def _mismatch(doc: Document, data_loc: Loc, errors: list[Any]) -> Finding:
+    """One finding for a value of the wrong type, listing what each arm of a union would accept."""
+    if len(errors) == 1 and errors[0]["type"] not in _MAPPING_ERRORS:
+        message = errors[0]["msg"].removeprefix("Value error, ")
+    else:
+        message = "Input should be " + " or ".join(dict.fromkeys(_expected(e) for e in errors))
+    got = errors[0].get("input")
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    return doc.finding("E202", f"{_dotted(data_loc)}: {message}{shown}", data_loc)
+
+
+def _kind_loc(doc: Document, data_loc: Loc) -> Loc:
+    """Where to point when a tool or guardrail has not exactly one kind: the second kind written, else its name."""
+    node: Any = doc.raw
+    for part in data_loc:
+        node = node[part]
+    kinds = [k for k in node if k in (*TOOL_KINDS, *GUARDRAIL_KINDS)] if isinstance(node, Mapping) else []
+    return (*data_loc, kinds[1]) if len(kinds) > 1 else data_loc
 
 
 def _finding(doc: Document, err: dict[str, Any], loc: Loc, data_loc: Loc, root: type[BaseModel]) -> Finding:
@@ -152,7 +193,9 @@ def _finding(doc: Document, err: dict[str, Any], loc: Loc, data_loc: Loc, root: 
     if kind == "missing":
         return doc.finding("E203", f"missing required key '{loc[-1]}' in {_dotted(data_loc)}", data_loc)
     if kind == "value_error" and "exactly one of" in msg:
-        return doc.finding("E204", f"{_dotted(data_loc)}: {msg.removeprefix('Value error, ')}", data_loc)
+        return doc.finding(
+            "E204", f"{_dotted(data_loc)}: {msg.removeprefix('Value error, ')}", _kind_loc(doc, data_loc), key=True
+        )
     got = err.get("input")
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
     return doc.finding("E202", f"{_dotted(data_loc)}: {msg.removeprefix('Value error, ')}{shown}", data_loc)

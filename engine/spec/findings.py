@@ -38,6 +38,8 @@ CODES: dict[str, str] = {
     # 4xx: templates
     "E401": "template syntax error",
     "E402": "undefined template variable",
+    "E403": "template reaches what the sandbox refuses (attributes starting with '_')",
+    "E404": "template fails when rendered with the graph's context",
     # 5xx: JSON Schema
     "E501": "invalid JSON Schema",
     "E502": "scripted arguments do not match the tool's schema",
@@ -52,6 +54,7 @@ CODES: dict[str, str] = {
     "E701": "name the Realtime API refuses",
     "W702": "agents use different voices",
     "W703": "session.update payload is large",
+    "E704": "session.update the Realtime API refuses (checked against the openai types when `extra` is used)",
 }
 
 
@@ -77,14 +80,21 @@ class Finding:
     def github(self) -> str:
         """A GitHub Actions workflow command that annotates the line in the pull request."""
         kind = "error" if self.severity == "error" else "warning"
-        msg = self.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return f"::{kind} file={self.file},line={self.line or 1},col={self.col or 1},title={self.code}::{msg}"
+        file = _escape(self.file).replace(":", "%3A").replace(",", "%2C")
+        return (
+            f"::{kind} file={file},line={self.line or 1},col={self.col or 1},title={self.code}::{_escape(self.message)}"
+        )
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.file, self.line, self.col, self.code)
+
+
+def _escape(text: str) -> str:
+    """GitHub workflow-command escaping (properties also escape `:` and `,`)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 class SpecError(Exception):

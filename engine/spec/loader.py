@@ -1,10 +1,15 @@
 """A YAML loader that keeps where every key and value came from.
 
-It builds on `yaml.SafeLoader` (only plain data, never Python objects), refuses duplicate keys,
-and adds one tag, `!include path`, which inlines another YAML file (or, for any other suffix, the
-file's text) relative to the including file. Mappings and sequences come back as `Mapping` and
-`Sequence`, plain `dict`/`list` subclasses that remember the marks of their keys and items, so any
-later layer can point at `file:line:col`.
+It builds on `yaml.SafeLoader` (only plain data, never Python objects), refuses duplicate keys
+(a key merged in with `<<:` may be overridden, as YAML intends), and adds one tag, `!include path`,
+which inlines another YAML file (or, for any other suffix, the file's text) relative to the
+including file. Mappings and sequences come back as `Mapping` and `Sequence`, plain `dict`/`list`
+subclasses that remember the marks of their keys and items, so any later layer can point at
+`file:line:col`.
+
+Hostile input fails with a finding, never a crash or a hang: nodes are composed in Python (libyaml's
+composer recurses in C and overflows the stack on deep nesting), and a document whose aliases expand
+to more than `MAX_NODES` nodes (a "billion laughs") is refused.
 """
 
 from __future__ import annotations
@@ -14,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from .findings import Finding, SpecError
+
+#: Most nodes a file may expand to, aliases counted at every use (real graphs have a few thousand).
+MAX_NODES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,7 @@ class Mapping(dict):
     """A dict that knows where it, each key and each value start."""
 
     mark: Mark | None = None
+    nodes: int = 1  # nodes it expands to, itself included
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -44,6 +56,7 @@ class Sequence(list):
     """A list that knows where it and each item start."""
 
     mark: Mark | None = None
+    nodes: int = 1
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -58,8 +71,25 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-# libyaml's parser when present (several times faster); the constructors are ours either way.
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's parser when present (several times faster). Its composer is not used: it recurses in C
+# without a limit, so deep nesting would crash the process; Python's composer hits RecursionError.
+try:
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _Parser = None
+
+
+if _Parser is not None:
+
+    class _Base(Composer, _Parser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: str) -> None:
+            _Parser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+else:  # pragma: no cover - PyYAML without libyaml
+    _Base = yaml.SafeLoader  # type: ignore[misc, assignment]
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
@@ -72,22 +102,36 @@ def _mark(loader: _Loader, node: yaml.Node) -> Mark:
     return Mark.of(node.start_mark, loader.file)
 
 
+def _count(loader: _Loader, node: yaml.Node, result: Mapping | Sequence, children: list[Any]) -> None:
+    """Record how many nodes `result` expands to; refuse a document that expands beyond `MAX_NODES`."""
+    result.nodes = 1 + sum(c.nodes if isinstance(c, Mapping | Sequence) else 1 for c in children)
+    if result.nodes > MAX_NODES:
+        message = f"the document expands to more than {MAX_NODES:,} nodes (aliases used over and over?)"
+        raise _Located("E101", message, _mark(loader, node))
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
-    loader.flatten_mapping(node)
+    explicit = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+    loader.flatten_mapping(node)  # pairs merged in with `<<:` come first; later keys override them
     result = Mapping()
     result.mark = _mark(loader, node)
+    written: set[Any] = set()  # keys written in this mapping itself (not merged in)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str | int | float | bool) and key is not None:
             raise _Located("E202", "mapping keys must be plain scalars", _mark(loader, key_node))
-        if key in result:
+        if key in written and id(key_node) in explicit:
             first = result.key_marks[key]
             raise _Located(
                 "E104", f"duplicate key '{key}' (first defined at line {first.line})", _mark(loader, key_node)
             )
+        result.pop(key, None)  # an override moves to where it is written
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_marks[key] = _mark(loader, key_node)
         result.value_marks[key] = _mark(loader, value_node)
+        if id(key_node) in explicit:
+            written.add(key)
+    _count(loader, node, result, [*result.keys(), *result.values()])
     return result
 
 
@@ -97,6 +141,7 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Sequence:
     for item in node.value:
         result.append(loader.construct_object(item, deep=True))
         result.item_marks.append(_mark(loader, item))
+    _count(loader, node, result, result)
     return result
 
 
@@ -109,9 +154,14 @@ def _construct_include(loader: _Loader, node: yaml.Node) -> Any:
         raise _Located("E103", f"include cycle: {cycle}", _mark(loader, node))
     if not target.is_file():
         raise _Located("E102", f"included file not found: {node.value}", _mark(loader, node))
+    try:
+        text = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"cannot read included file {node.value}: {_reason(exc)}"
+        raise _Located("E102", message, _mark(loader, node)) from None
     if target.suffix not in (".yaml", ".yml"):
-        return target.read_text(encoding="utf-8")
-    return _load(target, (*loader.chain, target))
+        return text
+    return _parse(text, target, (*loader.chain, target))
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -129,21 +179,59 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise _Located("E105", f"cannot read file: {exc}", Mark(display_path(path), 0, 0)) from None
-    loader = _Loader(text)
+        raise _Located("E105", f"cannot read file: {_reason(exc)}", Mark(display_path(path), 0, 0)) from None
+    return _parse(text, path, chain)
+
+
+def _parse(text: str, path: Path, chain: tuple[Path, ...]) -> Any:
+    file = display_path(path)
+    try:
+        loader = _Loader(text)  # the pure-Python reader checks the characters here
+    except yaml.reader.ReaderError as exc:
+        raise _Located("E101", _reader_message(exc), _offset_mark(text, exc.position, file, python=True)) from None
     loader.name = str(path)
-    loader.file, loader.path, loader.chain = display_path(path), path, chain
+    loader.file, loader.path, loader.chain = file, path, chain
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark.of(mark, loader.file) if mark else Mark(loader.file, 0, 0)
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise _Located("E101", f"YAML syntax error: {problem}", where) from None
+        raise _Located("E101", _syntax_message(exc), where) from None
+    except yaml.reader.ReaderError as exc:
+        raise _Located("E101", _reader_message(exc), _offset_mark(text, exc.position, file, python=False)) from None
     except yaml.YAMLError as exc:
         raise _Located("E101", f"YAML error: {exc}", Mark(loader.file, 0, 0)) from None
     finally:
         loader.dispose()
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or ""
+    if isinstance(exc, yaml.constructor.ConstructorError) and "could not determine a constructor" in problem:
+        tag = problem.split("tag ", 1)[-1].replace("tag:yaml.org,2002:", "!!")
+        return f"unsupported tag {tag}: graph files hold plain data, and the only tag is !include"
+    context = exc.context or ""
+    if context and exc.context_mark is not None and exc.problem_mark is not None:
+        context += f" (started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+    return "YAML syntax error: " + "; ".join(p for p in (context, problem) if p)
+
+
+def _reader_message(exc: yaml.reader.ReaderError) -> str:
+    return f"YAML syntax error: character {exc.character:#06x}: {exc.reason}"
+
+
+def _offset_mark(text: str, offset: int, file: str, *, python: bool) -> Mark:
+    """The mark of an offset in `text`: in characters from PyYAML's reader, in UTF-8 bytes from libyaml."""
+    before = text[:offset] if python or _Parser is None else text.encode("utf-8")[:offset].decode("utf-8", "ignore")
+    return Mark(file, before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc)
 
 
 def load_yaml(path: str | Path) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from .script import ConversationTest, Script
 
@@ -18,18 +18,58 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+# Numbers are numbers: YAML's `yes`/`true` is not 1, and "5" in quotes is not 5 (YAML types numbers itself).
+StrictInt = Annotated[int, Field(strict=True)]
+StrictFloat = Annotated[float, Field(strict=True)]
+
+
+_DURATION = r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*"
+_DURATION_ERROR = "a duration is a number of seconds or a string like '5s', '500ms', '2m'"
+
+
 def _seconds(value: Any) -> Any:
     """Durations: a number of seconds, or a string such as `5s`, `500ms`, `2m`."""
+    if isinstance(value, bool):
+        raise ValueError(_DURATION_ERROR)
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", value)
+        m = re.fullmatch(_DURATION, value)
         if not m:
-            raise ValueError("a duration is a number of seconds or a string like '5s', '500ms', '2m'")
+            raise ValueError(_DURATION_ERROR)
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
         return float(m.group(1)) * scale
     return value
 
 
-Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0, json_schema_extra={"examples": ["5s"]})]
+def _as_list(value: Any) -> Any:
+    """One string where a list of strings is expected is a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return pattern
+
+
+# The JSON Schema says what the validators accept, so editors do not flag valid files.
+Duration = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    Field(gt=0, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": f"^{_DURATION}$"}],
+            "examples": ["5s"],
+        }
+    ),
+]
+_STRINGS_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+Strings = Annotated[list[str], BeforeValidator(_as_list), WithJsonSchema(_STRINGS_SCHEMA)]
+Patterns = Annotated[
+    list[Annotated[str, AfterValidator(_compiles)]], BeforeValidator(_as_list), WithJsonSchema(_STRINGS_SCHEMA)
+]
 AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 JsonSchema = dict[str, Any]
 
@@ -56,10 +96,10 @@ class SemanticVad(Strict):
 
 class ServerVad(Strict):
     type: Literal["server_vad"]
-    threshold: float | None = Field(None, ge=0, le=1)
-    prefix_padding_ms: int | None = Field(None, ge=0)
-    silence_duration_ms: int | None = Field(None, ge=0)
-    idle_timeout_ms: int | None = Field(None, ge=5000, le=30000)
+    threshold: StrictFloat | None = Field(None, ge=0, le=1)
+    prefix_padding_ms: StrictInt | None = Field(None, ge=0)
+    silence_duration_ms: StrictInt | None = Field(None, ge=0)
+    idle_timeout_ms: StrictInt | None = Field(None, ge=5000, le=30000)
     create_response: bool | None = None
     interrupt_response: bool | None = None
 
@@ -79,7 +119,7 @@ class AudioInput(Strict):
 class AudioOutput(Strict):
     format: AudioFormat | None = None
     voice: str | None = None
-    speed: float | None = Field(None, ge=0.25, le=1.5)
+    speed: StrictFloat | None = Field(None, ge=0.25, le=1.5)
 
 
 class Audio(Strict):
@@ -110,7 +150,7 @@ class Session(Strict):
     output_modalities: list[Literal["text", "audio"]] | None = Field(None, min_length=1, max_length=1)
     audio: Audio | None = None
     tool_choice: Literal["auto", "none", "required"] | FunctionChoice | None = None
-    max_output_tokens: Annotated[int, Field(ge=1, le=4096)] | Literal["inf"] | None = None
+    max_output_tokens: Annotated[StrictInt, Field(ge=1, le=4096)] | Literal["inf"] | None = None
     tracing: Literal["auto"] | Tracing | None = None
     prompt: PromptRef | None = None
     extra: dict[str, Any] | None = Field(None, description="merged last into the session object, as is")
@@ -131,17 +171,10 @@ class Transition(Strict):
 
 class Step(Strict):
     description: str = ""
-    instructions: list[str] = Field(default_factory=list)
+    instructions: Strings = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list, description="tools offered in this state when enforced")
     transitions: list[Transition] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_instruction(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("instructions"), str):
-            data = {**data, "instructions": [data["instructions"]]}
-        return data
 
 
 class StateMachine(Strict):
@@ -191,7 +224,7 @@ class HttpCall(Strict):
 
 
 class HistoryWindow(Strict):
-    last: int = Field(10, ge=1)
+    last: StrictInt = Field(10, ge=1)
 
 
 class Escalation(Strict):
@@ -201,7 +234,7 @@ class Escalation(Strict):
     history: HistoryWindow = Field(default_factory=HistoryWindow)
     tools: list[str] = Field(default_factory=list, description="tools the text model may call")
     output: Literal["text"] | JsonSchema = "text"
-    max_tool_rounds: int = Field(8, ge=1)
+    max_tool_rounds: StrictInt = Field(8, ge=1)
 
 
 class McpServer(Strict):
@@ -213,7 +246,8 @@ class McpServer(Strict):
     headers: dict[str, str | EnvValue] = Field(default_factory=dict)
 
 
-_TOOL_KINDS = ("run", "returns", "http", "escalate", "mcp")
+TOOL_KINDS = ("run", "returns", "http", "escalate", "mcp")
+GUARDRAIL_KINDS = ("classify", "regex", "keywords", "run")
 
 
 class Tool(Strict):
@@ -232,14 +266,14 @@ class Tool(Strict):
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Tool:
-        given = [k for k in _TOOL_KINDS if k in self.model_fields_set]
+        given = [k for k in TOOL_KINDS if k in self.model_fields_set]
         if len(given) != 1:
-            raise ValueError(f"a tool has exactly one of {', '.join(_TOOL_KINDS)}; got {', '.join(given) or 'none'}")
+            raise ValueError(f"a tool has exactly one of {', '.join(TOOL_KINDS)}; got {', '.join(given) or 'none'}")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in _TOOL_KINDS if k in self.model_fields_set)
+        return next(k for k in TOOL_KINDS if k in self.model_fields_set)
 
 
 # --- guardrails ----------------------------------------------------------------------------------
@@ -253,33 +287,25 @@ class Classifier(Strict):
 
 class Guardrail(Strict):
     classify: Classifier | None = None
-    regex: list[str] | None = None
-    keywords: list[str] | None = None
+    regex: Patterns | None = None
+    keywords: Strings | None = None
     run: str | None = Field(None, description="`module:function(text, context)` returning a category or None")
     category: str = Field("BLOCKED", description="the category a regex or keyword match reports")
-    every_chars: int = Field(100, ge=1, description="check the transcript every N characters, and at its end")
+    every_chars: StrictInt = Field(100, ge=1, description="check the transcript every N characters, and at its end")
     message: str | None = Field(None, description="corrective instruction sent after a trip")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_pattern(cls, data: Any) -> Any:
-        for key in ("regex", "keywords"):
-            if isinstance(data, dict) and isinstance(data.get(key), str):
-                data = {**data, key: [data[key]]}
-        return data
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Guardrail:
-        given = [k for k in ("classify", "regex", "keywords", "run") if getattr(self, k) is not None]
+        given = [k for k in GUARDRAIL_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"a guardrail has exactly one of classify, regex, keywords, run; got {', '.join(given) or 'none'}"
+                f"a guardrail has exactly one of {', '.join(GUARDRAIL_KINDS)}; got {', '.join(given) or 'none'}"
             )
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("classify", "regex", "keywords", "run") if getattr(self, k) is not None)
+        return next(k for k in GUARDRAIL_KINDS if getattr(self, k) is not None)
 
 
 # --- the graph -----------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ Runs on a schema-valid `Document`; each finding points at the YAML node that hol
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,8 @@ import jsonschema
 
 from .document import Document, Loc
 from .findings import Finding, did_you_mean
+from .jsonschemas import schema_problem
+from .loader import display_path
 from .models import Escalation
 from .script import Call, Expect, Handoff, Script, SupervisorCall, ToolExpectation, Transition
 
@@ -31,9 +32,21 @@ def _unknown(doc: Document, code: str, what: str, name: str, known: Any, loc: Lo
     return doc.finding(code, f"unknown {what} '{name}'{did_you_mean(name, known)}", loc)
 
 
-def _missing_file(doc: Document, relative: str, loc: Loc) -> Iterator[Finding]:
-    if not (doc.dir / relative).is_file():
-        yield doc.finding("E305", f"instructions file not found: {relative} (looked in {doc.dir})", loc)
+def _instructions_file(doc: Document, relative: str | None, loc: Loc) -> Iterator[Finding]:
+    """E305 when an instructions file is named but is not a readable UTF-8 text file."""
+    if relative is None:
+        return
+    path = doc.dir / relative
+    if not relative.strip() or not path.is_file():
+        yield doc.finding(
+            "E305", f"instructions file not found: '{relative}' (relative to {display_path(doc.dir)}/)", loc
+        )
+        return
+    try:
+        path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+        yield doc.finding("E305", f"cannot read instructions file {relative}: {reason}", loc)
 
 
 def _agents(doc: Document) -> Iterator[Finding]:
@@ -54,10 +67,7 @@ def _agents(doc: Document) -> Iterator[Finding]:
         for i, name in enumerate(agent.guardrails or ()):
             if name not in guardrails:
                 yield _unknown(doc, "E304", "guardrail", name, guardrails, (*at, "guardrails", i))
-        if agent.instructions_file and not (doc.dir / agent.instructions_file).is_file():
-            yield doc.finding(
-                "E305", f"instructions file not found: {agent.instructions_file}", (*at, "instructions_file")
-            )
+        yield from _instructions_file(doc, agent.instructions_file, (*at, "instructions_file"))
         if agent.states:
             yield from _states(doc, agent_id)
 
@@ -93,41 +103,29 @@ def _tools(doc: Document) -> Iterator[Finding]:
                 yield _unknown(doc, "E302", "tool", used, doc.spec.tools, (*at, "tools", i))
             elif used == name:
                 yield doc.finding("E302", f"escalation '{name}' cannot call itself", (*at, "tools", i))
-        if esc.instructions_file and not (doc.dir / esc.instructions_file).is_file():
-            yield doc.finding(
-                "E305", f"instructions file not found: {esc.instructions_file}", (*at, "instructions_file")
-            )
-
-
-@functools.cache
-def _metaschema() -> jsonschema.Draft202012Validator:
-    meta = jsonschema.Draft202012Validator.META_SCHEMA
-    return jsonschema.Draft202012Validator(meta)
-
-
-def _schema_problem(schema: Any) -> tuple[str, Loc] | None:
-    error = jsonschema.exceptions.best_match(_metaschema().iter_errors(schema))
-    return None if error is None else (error.message, tuple(error.path))
+        yield from _instructions_file(doc, esc.instructions_file, (*at, "instructions_file"))
 
 
 def _schemas(doc: Document) -> Iterator[Finding]:
     for name, tool in doc.spec.tools.items():
         at: Loc = ("tools", name, "parameters")
-        problem = _schema_problem(tool.parameters)
+        problem = schema_problem(tool.parameters)
         if problem:
-            yield doc.finding("E501", f"tool '{name}' parameters: {problem[0]}", (*at, *problem[1]))
+            message, inner, key = problem
+            yield doc.finding("E501", f"tool '{name}' parameters: {message}", (*at, *inner), key=key)
         elif tool.parameters.get("type") != "object":
             yield doc.finding("E501", f"tool '{name}' parameters must be a JSON Schema of type 'object'", at)
         if isinstance(tool.escalate, Escalation) and isinstance(tool.escalate.output, dict):
-            problem = _schema_problem(tool.escalate.output)
+            problem = schema_problem(tool.escalate.output)
             if problem:
-                out: Loc = ("tools", name, "escalate", "output", *problem[1])
-                yield doc.finding("E501", f"tool '{name}' escalation output: {problem[0]}", out)
+                message, inner, key = problem
+                out: Loc = ("tools", name, "escalate", "output", *inner)
+                yield doc.finding("E501", f"tool '{name}' escalation output: {message}", out, key=key)
 
 
 def _args_problem(doc: Document, tool: str, args: dict[str, Any]) -> str | None:
     spec = doc.spec.tools.get(tool)
-    if spec is None or _schema_problem(spec.parameters):
+    if spec is None or schema_problem(spec.parameters):
         return None
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec.parameters).iter_errors(args))
     return None if error is None else f"arguments for '{tool}' do not match its schema: {error.message}"
