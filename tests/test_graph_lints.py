@@ -314,3 +314,29 @@ def test_tool_named_like_the_transition_tool_of_enforced_states(tmp_path: Path) 
     assert _where(findings, "E605") == [_at(text, "transition_state:")]
     findings, _ = _lint(tmp_path, graph.replace("enforce: true", "enforce: false"))
     assert _where(findings, "E605") == []  # a plan in the prompt offers no transition tool
+
+
+def test_w705_an_agent_format_other_than_the_call_s(tmp_path: Path):
+    findings, text = _lint(
+        tmp_path,
+        """\
+        graph: formats
+        session: {audio: {input: {format: g711_ulaw}, output: {format: g711_ulaw}}}
+        start: phone
+        agents:
+          phone:
+            instructions: Answer the phone.
+            handoffs: [expert]
+          expert:
+            instructions: Know things.
+            session: {audio: {input: {format: g711_ulaw}, output: {format: pcm16}}}
+            handoffs: [phone]
+        """,
+    )
+    [finding] = [f for f in findings if f.code == "W705"]
+    assert (
+        finding.severity == "warning"
+        and "output format 'pcm16'" in finding.message
+        and "'g711_ulaw'" in finding.message
+    )
+    assert (finding.line, finding.col) == _at(text, "pcm16")

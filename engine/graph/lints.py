@@ -16,6 +16,8 @@ Rules worth knowing:
 - W702 compares every agent's voice with the start agent's (the first voice the caller hears):
   the Realtime API refuses a voice change once audio has been sent, so the new voice is ignored.
   An agent without any voice keeps the current one and is fine.
+- W705 does the same for audio formats: the formats are the call's (a phone line's codec), so the
+  runtime keeps the first agent's across handoffs and an agent's own format is never applied.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from engine.spec import Agent, Document, Finding, handoff_tool_name
+from engine.spec import Agent, Document, Finding, GraphSpec, handoff_tool_name
 from engine.spec.document import Loc
 from engine.spec.script import TRANSITION_TOOL
 
@@ -43,6 +45,7 @@ def lint_graph(doc: Document) -> list[Finding]:
         *_unused_tools(doc),
         *_refused_names(doc),
         *_voices(doc),
+        *_formats(doc),
     ]
     return sorted(dict.fromkeys(findings), key=Finding.sort_key)
 
@@ -241,3 +244,25 @@ def _voices(doc: Document) -> Iterator[Finding]:
             loc = _voice_loc(doc, agent_id)
             # Without a voice of its own the agent inherits the graph's: point at the agent's name.
             yield doc.finding("W702", message, loc, key=len(loc) == 2)
+
+
+def _formats(doc: Document) -> Iterator[Finding]:
+    spec = doc.spec
+    for direction in ("input", "output"):
+        expected = _format(spec.agents[spec.start], direction) or _format(spec, direction) or "pcm16"
+        for agent_id, agent in spec.agents.items():
+            audio_format = _format(agent, direction)
+            if audio_format is not None and audio_format != expected:
+                message = (
+                    f"agent '{agent_id}' asks for {direction} format '{audio_format}' but the call uses "
+                    f"'{expected}' (agent '{spec.start}'); formats are kept across handoffs, so this one is never used"
+                )
+                loc = ("agents", agent_id, "session", "audio", direction, "format")
+                yield doc.finding("W705", message, loc)
+
+
+def _format(owner: Agent | GraphSpec, direction: str) -> str | None:
+    """The audio format an agent's (or the graph's) own session settings ask for in one direction."""
+    audio = owner.session.audio if owner.session else None
+    settings = getattr(audio, direction, None) if audio else None
+    return settings.format if settings is not None else None

@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
     "E701": "name the Realtime API refuses",
     "W702": "agents use different voices",
     "W703": "session.update payload is large",
+    "W705": "agents use different audio formats",
     "E704": "session.update the Realtime API refuses (checked against the openai types when `extra` is used)",
 }
 
