@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from . import logs
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logs.configure(debug=logs.debug_requested())
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # a bug of ours: say so in one line, traceback only on request
-        if os.environ.get("ENGINE_DEBUG"):
+        if logs.debug_requested():
             raise
         print(f"engine: internal error: {type(exc).__name__}: {exc} (set ENGINE_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_FAIL

@@ -12,6 +12,8 @@ import asyncio
 from datetime import date, timedelta
 from typing import Any
 
+from engine.tools import ToolError
+
 # --- sample data -----------------------------------------------------------------------------------
 
 _CUSTOMERS: dict[str, dict[str, Any]] = {
@@ -182,7 +184,7 @@ _SALES_TAX_RATE = 0.101  # Seattle combined rate; good enough for a demo quote
 def _customer(phone_number: str) -> dict[str, Any]:
     customer = _CUSTOMERS.get(phone_number)
     if customer is None:
-        raise ValueError(f"no account is registered under {phone_number}")
+        raise ToolError(f"no account is registered under {phone_number}")
     return customer
 
 
@@ -217,7 +219,7 @@ def authenticate_user_information(
     customer = _customer(phone_number)
     expected = customer["card_last_4"] if last_4_digits_type == "credit_card" else customer["ssn_last_4"]
     if date_of_birth != customer["date_of_birth"] or last_4_digits != expected:
-        raise ValueError("the details given do not match the account; ask the caller to check them")
+        raise ToolError("the details given do not match the account; ask the caller to check them")
     if context is not None:
         context.update(
             customer_id=customer["customer_id"],
@@ -260,7 +262,7 @@ def update_user_offer_response(
 ) -> dict[str, Any]:
     customer = _customer(phone_number)
     if offer_id != LOYALTY_OFFER_ID:
-        raise ValueError(f"unknown offer '{offer_id}'; the current offer is {LOYALTY_OFFER_ID}")
+        raise ToolError(f"unknown offer '{offer_id}'; the current offer is {LOYALTY_OFFER_ID}")
     if context is not None:
         context["offer_response"] = user_response
     enrolled = user_response == "ACCEPTED" or customer["loyalty_member"]
@@ -306,7 +308,7 @@ def _discount(item: dict[str, Any]) -> int:
 def add_to_cart(item_id: str, *, context: dict[str, Any] | None = None) -> dict[str, Any]:
     item = _SALES_BY_ID.get(item_id)
     if item is None:
-        raise ValueError(f"unknown item '{item_id}'; use an item_id from lookup_new_sales")
+        raise ToolError(f"unknown item '{item_id}'; use an item_id from lookup_new_sales")
     cart: list[str] = [] if context is None else context.setdefault("cart", [])
     cart.append(item_id)
     subtotal = round(sum(_SALES_BY_ID[i]["sale_price"] for i in cart), 2)
@@ -317,7 +319,7 @@ async def checkout(item_ids: list[str], phone_number: str, *, context: dict[str,
     customer = _customer(phone_number)
     unknown = [i for i in item_ids if i not in _SALES_BY_ID]
     if unknown:
-        raise ValueError(f"unknown items: {', '.join(unknown)}")
+        raise ToolError(f"unknown items: {', '.join(unknown)}")
     await asyncio.sleep(0)  # stands in for the payment service call
     subtotal = round(sum(_SALES_BY_ID[i]["sale_price"] for i in item_ids), 2)
     tax = round(subtotal * _SALES_TAX_RATE, 2)

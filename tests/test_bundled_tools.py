@@ -16,6 +16,7 @@ import pytest
 
 from engine.spec import Document, handoff_tool_name, load_document
 from engine.spec.script import Call, Handoff, SupervisorAnswer, SupervisorCall, Transition
+from engine.tools import ToolError
 from engine.validate import validate_file
 
 GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
@@ -160,9 +161,9 @@ async def test_authentication_accepts_the_demo_caller_and_fills_the_context(reta
 
 async def test_authentication_refuses_wrong_digits(retail: Document) -> None:
     args = next(a for t, a in _demo_calls(retail) if t == "authenticate_user_information")
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(ToolError, match="do not match"):
         await _run(retail, "authenticate_user_information", {**args, "last_4_digits": "0000"})
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(ToolError, match="do not match"):
         await _run(retail, "authenticate_user_information", {**args, "last_4_digits_type": "ssn"})
 
 
@@ -172,7 +173,7 @@ async def test_offer_response_needs_the_current_offer(retail: Document) -> None:
     context: dict[str, Any] = {}
     result = await _run(retail, "update_user_offer_response", args, context)
     assert result["loyalty_member"] is True and context["offer_response"] == "ACCEPTED"
-    with pytest.raises(ValueError, match="unknown offer"):
+    with pytest.raises(ToolError, match="unknown offer"):
         await _run(retail, "update_user_offer_response", {**args, "offer_id": "SUMMER-PROMO"})
 
 
@@ -217,7 +218,7 @@ async def test_sales_cart_and_checkout(retail: Document) -> None:
     order = await _run(retail, "checkout", {"item_ids": [first], "phone_number": "(206) 135-1246"}, context)
     assert order["total"] == pytest.approx(order["subtotal"] + order["tax"])
     assert order["charged_card_ending"] == "4821" and context["cart"] == []
-    with pytest.raises(ValueError, match="unknown item"):
+    with pytest.raises(ToolError, match="unknown item"):
         await _run(retail, "add_to_cart", {"item_id": "NOPE"}, context)
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+from conftest import GRAPHS
 
 from engine.spec import load_document
 from engine.tools import CallableError, Toolbox, ToolContext, resolve_callable
@@ -233,13 +234,53 @@ async def test_context_parameter_receives_the_live_context(box):
 
 async def test_exception_becomes_an_error_outcome_and_is_logged(box, caplog):
     c = ctx()
-    with caplog.at_level(logging.ERROR, logger="engine.tools"):
+    with caplog.at_level(logging.DEBUG, logger="engine.tools"):
         outcome = await box.execute("crash", "{}", c)
     message = error_of(outcome)
     assert message == "Tool 'crash' failed: ValueError: order 42 does not exist"
     assert "Traceback" not in outcome.output
     assert "crashed" not in c.context  # sets apply on success only
-    assert any(r.exc_info for r in caplog.records)
+    # One warning line naming the exception; the traceback only at debug level.
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert warning.getMessage() == "tool crash raised ValueError: order 42 does not exist"
+    assert [r.levelno for r in caplog.records if r.exc_info] == [logging.DEBUG]
+
+
+async def test_a_tool_error_is_the_models_message_and_no_crash(write_graph, caplog):
+    path = write_graph(
+        """\
+        graph: g
+        start: a
+        agents: {a: {instructions: x, tools: [refuse]}}
+        tools:
+          refuse: {run: "refusing:refuse", sets: {refused: true}}
+        """,
+        **{"refusing.py": "from engine.tools import ToolError\ndef refuse():\n    raise ToolError('no such order')\n"},
+    )
+    box = Toolbox(load_document(path))
+    c = ToolContext(context={})
+    with caplog.at_level(logging.DEBUG, logger="engine"):
+        outcome = await box.execute("refuse", "{}", c)
+    assert error_of(outcome) == "no such order"
+    assert "refused" not in c.context
+    assert caplog.records == []
+
+
+async def test_the_retail_verification_mismatch_is_an_expected_failure_not_a_crash(caplog):
+    box = Toolbox(load_document(GRAPHS / "retail.yaml"))
+    args = {
+        "phone_number": "(206) 135-1246",
+        "last_4_digits": "0000",
+        "last_4_digits_type": "credit_card",
+        "date_of_birth": "1991-03-03",
+    }
+    c = ToolContext(context={})
+    with caplog.at_level(logging.DEBUG, logger="engine"):
+        outcome = await box.execute("authenticate_user_information", json.dumps(args), c)
+    assert error_of(outcome) == "the details given do not match the account; ask the caller to check them"
+    assert "authenticated" not in c.context
+    assert caplog.records == []
 
 
 async def test_timeout_without_on_timeout(box):

@@ -1,29 +1,83 @@
-"""The `--events` file: every client and server event, timestamped, audio elided, secrets redacted."""
+"""The `--events` file: every client and server event, timestamped, audio elided, secrets redacted.
+
+Secrets are removed two ways: by key (any value under `authorization` or `api-key`, and every value
+of a `headers` object, anywhere in an event: hosted MCP server headers travel in `session.update`
+and come back in `session.updated`), and by value (the API key and auth header values wherever
+they appear, when long enough that replacing them cannot mangle ordinary text).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import IO, Any
 
+REDACTED = "<redacted>"
+#: Shorter secrets are not replaced inside text: with a key of "k", every letter k would go.
+MIN_SECRET_LENGTH = 8
+#: Characters of a malformed frame kept in the file.
+MALFORMED_LIMIT = 500
+
 # Fields that carry base64 audio, by event type: recorded as a size, never as data.
 _AUDIO_FIELDS = {"response.output_audio.delta": "delta", "input_audio_buffer.append": "audio"}
+_SECRET_KEYS = frozenset({"authorization", "api-key"})
+_HEADERS_KEY = "headers"
+# A cheap test on the serialized line: most events have no such key and skip the walk.
+_SENSITIVE_KEY = re.compile(r'"(?:authorization|api-key|headers)"\s*:', re.IGNORECASE)
 
 
 class EventRecorder:
+    """Writes one JSON line per event to `path`, which is started afresh (one file, one run)."""
+
     def __init__(self, path: Path, secrets: list[str]) -> None:
-        self._file: IO[str] = path.open("a", encoding="utf-8")
-        self._secrets = [s for s in secrets if s]
+        self._file: IO[str] = path.open("w", encoding="utf-8")
+        # Longest first: an `Authorization` value contains the bare key and must go whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
 
     def record(self, direction: str, event: dict[str, Any]) -> None:
         field = _AUDIO_FIELDS.get(event.get("type", ""))
         if field and isinstance(event.get(field), str):
             event = {**event, field: f"<{len(event[field]) * 3 // 4} bytes of audio elided>"}
-        line = json.dumps({"t": round(time.time(), 6), "direction": direction, "event": event}, ensure_ascii=False)
-        for secret in self._secrets:
-            line = line.replace(secret, "<redacted>")
-        self._file.write(line + "\n")
+        line = self._dumps(direction, event)
+        if _SENSITIVE_KEY.search(line):
+            line = self._dumps(direction, _redact_keys(event))
+        self._file.write(self._scrub(line) + "\n")
+
+    def record_malformed(self, raw: str) -> None:
+        """A server frame that is not a JSON event, kept as `{"malformed": <its first 500 characters>}`."""
+        # Scrubbed before cutting, so a secret straddling the cut cannot leave its first half behind.
+        self.record("server", {"malformed": self._scrub(raw)[:MALFORMED_LIMIT]})
 
     def close(self) -> None:
         self._file.close()
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    @staticmethod
+    def _dumps(direction: str, event: dict[str, Any]) -> str:
+        return json.dumps({"t": round(time.time(), 6), "direction": direction, "event": event}, ensure_ascii=False)
+
+
+def _redact_keys(value: Any) -> Any:
+    """A copy of `value` with secret-bearing values replaced (the event itself is live: never mutated)."""
+    if isinstance(value, list):
+        return [_redact_keys(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    redacted: dict[str, Any] = {}
+    for key, item in value.items():
+        name = key.lower() if isinstance(key, str) else key
+        if name in _SECRET_KEYS and item is not None:
+            redacted[key] = REDACTED
+        elif name == _HEADERS_KEY and isinstance(item, dict):
+            redacted[key] = {header: REDACTED for header in item}
+        elif name == _HEADERS_KEY and item is not None:
+            redacted[key] = REDACTED  # headers in a shape we do not know: hide them whole
+        else:
+            redacted[key] = _redact_keys(item)
+    return redacted

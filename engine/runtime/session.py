@@ -388,7 +388,7 @@ class Session:
         except (ValueError, KeyError, TypeError):
             log.warning("skipping a malformed frame from the server: %.200s", raw)
             if self._recorder:
-                self._recorder.record("server", {"malformed": raw[:500]})
+                self._recorder.record_malformed(raw)
             self._emit(ev.Error("malformed frame from the server skipped", code="malformed_frame"))
             return
         if self._recorder:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 from typing import TYPE_CHECKING, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
 if TYPE_CHECKING:
     import aiohttp
@@ -21,11 +23,12 @@ class TransportClosed(Exception):
 
 
 class ConnectFailed(ConnectionError):
-    """The websocket could not be opened; `status` is the HTTP status when the server refused it."""
+    """The websocket could not be opened: `reason` in words a user can act on, and `status`, the HTTP
+    status, when the server refused the upgrade. Whichever client library failed, the words are the same."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
-        where = url.split("?", 1)[0]  # the query may name a call; never a secret, but kept short
-        super().__init__(f"cannot connect to {where}: {reason}")
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
         self.status = status
 
 
@@ -80,9 +83,13 @@ class WebsocketsTransport:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            raise ConnectFailed(url, _refused(status), status) from None
-        except (InvalidHandshake, OSError, TimeoutError) as exc:
-            raise ConnectFailed(url, _unreachable(exc)) from None
+            raise ConnectFailed(_refused(status), status) from exc
+        except InvalidURI as exc:
+            raise ConnectFailed(_NOT_WEBSOCKET) from exc
+        except InvalidHandshake as exc:
+            raise ConnectFailed(f"the websocket handshake failed ({exc})") from exc
+        except OSError as exc:
+            raise ConnectFailed(_unreachable(exc)) from exc
         return WebsocketsConnection(ws)
 
 
@@ -152,9 +159,13 @@ class AiohttpTransport:
                     compress=0,
                 )
         except aiohttp.WSServerHandshakeError as exc:
-            raise ConnectFailed(url, _refused(exc.status), exc.status) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise ConnectFailed(url, _unreachable(exc)) from None
+            raise ConnectFailed(_refused(exc.status), exc.status) from exc
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+            raise ConnectFailed(_NOT_WEBSOCKET) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectFailed(_unreachable(exc.os_error)) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectFailed(_unreachable(exc)) from exc
         return AiohttpConnection(ws)
 
     async def aclose(self) -> None:
@@ -163,12 +174,25 @@ class AiohttpTransport:
         self._http = None
 
 
+_NOT_WEBSOCKET = "not a websocket URL (use ws:// or wss://)"
+
+
 def _refused(status: int) -> str:
-    hint = {401: " (check the API key)", 403: " (the key may lack access to this model)", 404: " (check the URL)"}
-    return f"the server refused the connection with HTTP {status}{hint.get(status, '')}"
+    return f"the server rejected the connection with HTTP {status}"
 
 
 def _unreachable(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "the connection timed out"
+    """Why a server could not be reached, from the socket's error."""
+    if isinstance(exc, TimeoutError):  # before OSError's other kinds: it is one of them
+        return "no answer from the server (timed out)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the server running?)"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host name"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

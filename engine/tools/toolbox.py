@@ -194,8 +194,10 @@ class Toolbox:
     def _crashed(
         self, name: str, exc: BaseException, before: dict[str, Any], ctx: ToolContext, steps: list[dict[str, Any]]
     ) -> ToolOutcome:
-        log.error("tool %s raised", name, exc_info=exc)
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        # One line for the operator; the traceback only when debugging (a tool's bug, not ours).
+        log.warning("tool %s raised %s", name, detail)
+        log.debug("traceback of tool %s", name, exc_info=exc)
         outcome = failure(f"Tool '{name}' failed: {detail}", steps=steps)
         outcome.context_updates = _changes(before, ctx.context)
         return outcome
