@@ -249,7 +249,8 @@ def _voices(doc: Document) -> Iterator[Finding]:
 def _formats(doc: Document) -> Iterator[Finding]:
     spec = doc.spec
     for direction in ("input", "output"):
-        expected = _format(spec.agents[spec.start], direction) or _format(spec, direction) or "pcm16"
+        start = spec.agents.get(spec.start)
+        expected = (start and _format(start, direction)) or _format(spec, direction) or "pcm16"
         for agent_id, agent in spec.agents.items():
             audio_format = _format(agent, direction)
             if audio_format is not None and audio_format != expected:
