@@ -7,7 +7,15 @@ Compiling is pure and deterministic. `check_payload` validates any client event 
 from .common import CompileError
 from .openai_check import check_payload
 from .prompts import compile_instructions, instructions_source, template_variables
-from .session import AUDIO_FORMATS, compile_all, compile_session, compile_tracing, deep_merge, session_settings
+from .session import (
+    AUDIO_FORMATS,
+    SessionCompiler,
+    compile_all,
+    compile_session,
+    compile_tracing,
+    deep_merge,
+    session_settings,
+)
 from .templates import (
     TemplateProblem,
     TemplateRenderError,
@@ -30,6 +38,7 @@ __all__ = [
     "HANDOFF_PARAMETERS",
     "TRANSITION_TOOL",
     "CompileError",
+    "SessionCompiler",
     "TemplateProblem",
     "TemplateRenderError",
     "apply_mcp_headers",

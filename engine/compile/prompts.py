@@ -38,13 +38,21 @@ def instructions_source(doc: Document, agent_id: str) -> tuple[str, str]:
 
 
 def compile_instructions(
-    doc: Document, agent_id: str, *, state: str | None = None, context: dict[str, Any] | None = None
+    doc: Document,
+    agent_id: str,
+    *,
+    state: str | None = None,
+    context: dict[str, Any] | None = None,
+    source: tuple[str, str] | None = None,
 ) -> str:
-    """The rendered instructions of an agent (and, with enforced states, of one state; default the initial)."""
+    """The rendered instructions of an agent (and, with enforced states, of one state; default the initial).
+
+    `source` is the template and its name when already read (`instructions_source`).
+    """
     agent = get_agent(doc, agent_id)
     state = resolve_state(doc, agent_id, state)
     variables = template_variables(doc, agent_id, context)
-    source, name = instructions_source(doc, agent_id)
+    source, name = source or instructions_source(doc, agent_id)
     parts = [render(source, variables, name=name).strip("\n")]
     if agent.states is not None:
         r = _Renderer(agent_id, variables)

@@ -15,7 +15,7 @@ from engine.spec import Document, Session
 from engine.spec.models import Transcription
 
 from .common import get_agent, plain
-from .prompts import compile_instructions
+from .prompts import compile_instructions, instructions_source
 from .tools import compile_tools
 
 #: Spec audio format names -> GA Realtime format objects.
@@ -39,25 +39,67 @@ def compile_session(
     `context` replaces the graph's initial context for rendering; with a SIP `call_id`, audio
     formats the author did not set are left to the call.
     """
-    settings = session_settings(doc, agent_id)
-    session: dict[str, Any] = {
-        "type": "realtime",
-        "model": doc.spec.model,
-        "instructions": compile_instructions(doc, agent_id, state=state, context=context),
-        # Always sent, with API defaults: a handoff's update must undo what the previous agent set.
-        "output_modalities": list(settings.get("output_modalities") or ["audio"]),
-    }
-    audio = _audio(settings.get("audio") or {}, sip=call_id is not None)
-    if audio:
-        session["audio"] = audio
-    session["tools"] = compile_tools(doc, agent_id, state=state)
-    session["tool_choice"] = plain(settings.get("tool_choice") or "auto")
-    session["max_output_tokens"] = settings.get("max_output_tokens") or "inf"
-    if settings.get("prompt") is not None:
-        session["prompt"] = _without_none(settings["prompt"])
-    if settings.get("extra"):
-        session = deep_merge(session, settings["extra"])
-    return {"type": "session.update", "session": session}
+    return SessionCompiler(doc).compile(agent_id, state=state, context=context, call_id=call_id)
+
+
+class SessionCompiler:
+    """Compiles one document's `session.update` events again and again, as a live session does at
+    every handoff and transition: what does not depend on the context (merged settings, tools, the
+    instructions template) is built once per agent and state; only the instructions are rendered anew.
+    """
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self._fixed: dict[tuple[str, str | None, bool], dict[str, Any]] = {}
+        self._sources: dict[str, tuple[str, str]] = {}
+
+    def compile(
+        self,
+        agent_id: str,
+        *,
+        state: str | None = None,
+        context: dict[str, Any] | None = None,
+        call_id: str | None = None,
+    ) -> dict[str, Any]:
+        fixed = self._fixed_part(agent_id, state, sip=call_id is not None)
+        if agent_id not in self._sources:
+            self._sources[agent_id] = instructions_source(self.doc, agent_id)
+        instructions = compile_instructions(
+            self.doc, agent_id, state=state, context=context, source=self._sources[agent_id]
+        )
+        session = {"type": "realtime", "model": fixed["model"], "instructions": instructions}
+        # Copies of what the caller may change (a runtime adjusts audio); the rest is shared and read-only.
+        session.update(
+            (key, plain(value) if key == "audio" else value) for key, value in fixed.items() if key != "model"
+        )
+        extra = fixed.get("extra")
+        if extra:
+            del session["extra"]
+            session = deep_merge(session, extra)
+        return {"type": "session.update", "session": session}
+
+    def _fixed_part(self, agent_id: str, state: str | None, *, sip: bool) -> dict[str, Any]:
+        key = (agent_id, state, sip)
+        if key not in self._fixed:
+            doc = self.doc
+            settings = session_settings(doc, agent_id)
+            fixed: dict[str, Any] = {
+                "model": doc.spec.model,
+                # Always sent, with API defaults: a handoff's update must undo what the previous agent set.
+                "output_modalities": list(settings.get("output_modalities") or ["audio"]),
+            }
+            audio = _audio(settings.get("audio") or {}, sip=sip)
+            if audio:
+                fixed["audio"] = audio
+            fixed["tools"] = compile_tools(doc, agent_id, state=state)
+            fixed["tool_choice"] = plain(settings.get("tool_choice") or "auto")
+            fixed["max_output_tokens"] = settings.get("max_output_tokens") or "inf"
+            if settings.get("prompt") is not None:
+                fixed["prompt"] = _without_none(settings["prompt"])
+            if settings.get("extra"):
+                fixed["extra"] = settings["extra"]
+            self._fixed[key] = fixed
+        return self._fixed[key]
 
 
 def compile_tracing(doc: Document) -> dict[str, Any] | None:
