@@ -828,8 +828,9 @@ class Session:
         self._idle_check()
 
     def _idle_check(self) -> None:
-        if self.idle:
-            self._emit(ev.Idle())
+        if not self.idle:
+            return
+        self._emit(ev.Idle())
         waiter, self._idle_waiter = self._idle_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
