@@ -155,8 +155,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with bench_server() as url:
         for variant in variants:
             out = results["clients"][variant]
-            note = print if args.verbose else (lambda *_: None)
-            note(f"bench: {variant}", file=sys.stderr)
+            if args.verbose:
+                print(f"bench: {variant}", file=sys.stderr)
             out["start"] = median_of(args.repeats, variant, "start", url)
             deltas = "5000" if args.quick else "20000"
             out["audio"] = median_of(args.repeats, variant, "audio", url, "--deltas", deltas)
@@ -186,9 +186,9 @@ def report(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, list[float]]] = [
         ("CPU per audio delta", "µs", [clients[v]["audio"]["us_per_audio_delta"] for v in variants]),
     ]
-    for kind in ("tool", "handoff"):
+    for kind, what in (("tool", "tool"), ("sync", "sync-tool"), ("handoff", "handoff")):
         for at in (first, last):
-            label = f"CPU per {kind} round trip after {at} turns"
+            label = f"CPU per {what} round trip after {at} turns"
             rows.append((label, "µs", [clients[v]["roundtrips"][f"{kind}_us_at_{at}"] for v in variants]))
     rows.append(("resident memory at start", "MB", [clients[v]["start"]["mb_at_start"] for v in variants]))
     rows.append(("memory per idle session", "kB", [clients[v]["memory"]["kb_per_idle_session"] for v in variants]))

@@ -134,7 +134,7 @@ class Session:
         self._always: dict[str, bool] = {}
         self._pending_approvals: dict[str, asyncio.Future[Decision]] = {}
         self._playback = playback or PlaybackClock()
-        # aiohttp's client spends less CPU per frame than websockets' (bench/README.md); a transport
+        # aiohttp's client spends less CPU per frame than websockets' (README, Benchmarks); a transport
         # made here is this session's own and closes with it.
         self._owns_transport = transport is None
         self._transport = transport or AiohttpTransport()

@@ -127,7 +127,7 @@ class AiohttpConnection:
 
 
 class AiohttpTransport:
-    """The `aiohttp` websocket client: less CPU per frame than `websockets` on the bench (bench/README).
+    """The `aiohttp` websocket client: less CPU per frame than `websockets` on the bench (README, Benchmarks).
 
     One `aiohttp.ClientSession` serves every connection this transport opens (share one transport
     between sessions); it is made on first connect, in the running loop, and `aclose()` closes it.
