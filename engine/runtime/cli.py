@@ -98,6 +98,8 @@ class Printer:
                 self._line(f"  ⚠ guardrail {name} tripped: {category} ({rationale})")
             case ev.AudioInterrupted(item_id=item_id, played_ms=played):
                 self._line(f"  ✂ audio of {item_id} truncated at {played} ms")
+            case ev.Reconnecting(reason=reason):
+                self._line(f"  ↻ connection lost ({reason}); reconnecting")
             case ev.Reconnected(attempt=attempt, restored_items=restored):
                 self._line(f"  ↻ reconnected (attempt {attempt}); restored {restored} conversation items")
             case ev.Error(message=message, code=code):
