@@ -460,6 +460,29 @@ def test_a_tests_file_without_its_graph_says_so_in_the_tests_file(tmp_path: Path
     assert finding.code == "E105" and finding.file.endswith("lonely.tests.yaml") and "lonely.yaml" in finding.message
 
 
+def test_a_tests_file_names_only_what_exists(write_graph, tmp_path: Path):
+    write_graph(MINI, name="mini.yaml")
+    text = """\
+tests:
+  - name: x
+    agent: helper
+    state: asking
+    turns:
+      - user: hi
+        model: [{transition: "handoff:helpr"}]
+        expect: {refused: "handoff:gretter", tools: [{name: echo, calls: [lookp]}]}
+"""
+    path = tmp_path / "mini.tests.yaml"
+    path.write_text(text)
+    found = [(f.code, f.line, f.message) for f in validate_file(path).findings]
+    assert found == [
+        ("E303", 4, "agent 'helper' has no enforced state machine to start in state 'asking'"),
+        ("E301", 7, "unknown agent 'helpr' (did you mean 'helper'?)"),
+        ("E301", 8, "unknown agent 'gretter' (did you mean 'greeter'?)"),
+        ("E302", 8, "unknown tool 'lookp' (did you mean 'lookup'?)"),
+    ]
+
+
 def test_github_annotations_escape_their_properties():
     line = Finding("E101", "50% done\nnext", "a,b:c.yaml", 3, 4).github()
     assert line == "::error file=a%2Cb%3Ac.yaml,line=3,col=4,title=E101::50%25 done%0Anext"

@@ -5,7 +5,7 @@ Runs on a schema-valid `Document`; each finding points at the YAML node that hol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import jsonschema
@@ -137,8 +137,8 @@ def check_script(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
     if script.agent and script.agent not in agents:
         yield _unknown(doc, "E301", "agent", script.agent, agents, (*at, "agent"))
     states = {s for a in agents.values() if a.states for s in a.states.steps}
-    if script.state and script.state not in states:
-        yield _unknown(doc, "E303", "state", script.state, states, (*at, "state"))
+    if script.state:
+        yield from _start_state(doc, script.agent or doc.spec.start, script.state, (*at, "state"))
     for t, turn in enumerate(script.turns):
         if turn.expect is not None:
             yield from _expectations(doc, turn.expect, (*at, "turns", t, "expect"), states)
@@ -147,10 +147,7 @@ def check_script(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
             if isinstance(action, Handoff) and action.handoff not in agents:
                 yield _unknown(doc, "E301", "agent", action.handoff, agents, (*loc, "handoff"))
             if isinstance(action, Transition):
-                target = action.transition.removeprefix("handoff:")
-                known = agents if action.transition.startswith("handoff:") else states
-                if target not in known:
-                    yield _unknown(doc, "E303", "state", action.transition, known, (*loc, "transition"))
+                yield from _move_target(doc, action.transition, states, (*loc, "transition"))
             if not isinstance(action, Call):
                 continue
             if action.call not in tools:
@@ -173,12 +170,43 @@ def _expectations(doc: Document, expect: Expect, at: Loc, states: set[str]) -> I
         yield _unknown(doc, "E301", "agent", expect.agent, agents, (*at, "agent"))
     if expect.state and expect.state not in states:
         yield _unknown(doc, "E303", "state", expect.state, states, (*at, "state"))
-    for i, tool in enumerate(expect.tools or ()):
-        name = tool.name if isinstance(tool, ToolExpectation) else tool
-        if name not in tools:
-            loc = (*at, "tools", i, "name") if isinstance(tool, ToolExpectation) else (*at, "tools", i)
-            yield _unknown(doc, "E302", "tool", name, tools, loc)
+    yield from _expected_tools(doc, expect.tools or (), (*at, "tools"))
+    if expect.refused:
+        yield from _move_target(doc, expect.refused, states, (*at, "refused"))
     if expect.approval and expect.approval not in tools:
         yield _unknown(doc, "E302", "tool", expect.approval, tools, (*at, "approval"))
     if expect.guardrail and expect.guardrail.split(":")[0] not in guardrails:
         yield _unknown(doc, "E304", "guardrail", expect.guardrail.split(":")[0], guardrails, (*at, "guardrail"))
+
+
+def _start_state(doc: Document, agent_id: str, state: str, loc: Loc) -> Iterator[Finding]:
+    """A test or demo starts in a state of its starting agent's enforced state machine."""
+    agent = doc.spec.agents.get(agent_id)
+    if agent is None:
+        return  # reported as an unknown agent
+    if agent.states is None or not agent.states.enforce:
+        yield doc.finding("E303", f"agent '{agent_id}' has no enforced state machine to start in state '{state}'", loc)
+    elif state not in agent.states.steps:
+        yield _unknown(doc, "E303", f"state of agent '{agent_id}'", state, agent.states.steps, loc)
+
+
+def _move_target(doc: Document, target: str, states: set[str], loc: Loc) -> Iterator[Finding]:
+    """A transition's target: a state, or `handoff:<agent>`."""
+    if target.startswith("handoff:"):
+        agent = target.removeprefix("handoff:")
+        if agent not in doc.spec.agents:
+            yield _unknown(doc, "E301", "agent", agent, doc.spec.agents, loc)
+    elif target not in states:
+        yield _unknown(doc, "E303", "state", target, states, loc)
+
+
+def _expected_tools(doc: Document, expected: Iterable[str | ToolExpectation], at: Loc) -> Iterator[Finding]:
+    """Tool names in `tools:` expectations, and in the escalation `calls:` nested in them."""
+    for i, tool in enumerate(expected):
+        if isinstance(tool, str):
+            if tool not in doc.spec.tools:
+                yield _unknown(doc, "E302", "tool", tool, doc.spec.tools, (*at, i))
+            continue
+        if tool.name not in doc.spec.tools:
+            yield _unknown(doc, "E302", "tool", tool.name, doc.spec.tools, (*at, i, "name"))
+        yield from _expected_tools(doc, tool.calls or (), (*at, i, "calls"))
