@@ -148,6 +148,13 @@ def test_mermaid_shows_start_states_guards_and_models(tmp_path: Path) -> None:
     assert "a_auth -.-> s_auth__greeting" in source
 
 
+def test_a_handoff_an_enforced_machine_routes_is_drawn_as_going_through_its_states(tmp_path: Path) -> None:
+    doc = _load(tmp_path, RETAIL.replace("        states:\n", "        states:\n          enforce: true\n"))
+    source = render(doc, build_graph(doc), "mermaid")
+    assert 'a_auth -->|"only through its states"| a_returns' in source  # guarded in get_phone
+    assert "a_auth --> a_sales" in source  # the machine never routes there: its handoff tool is offered
+
+
 def test_mermaid_escapes_as_entities(tmp_path: Path) -> None:
     doc = _load(tmp_path, HOSTILE)
     source = render(doc, build_graph(doc), "mermaid")

@@ -63,6 +63,8 @@ def edge_label(data: dict[str, Any], limit: int = _LABEL_CHARS) -> str:
     kind = data["kind"]
     if kind == "escalation":
         return ", ".join(data["tools"])
+    if data.get("via_states"):
+        return "only through its states"
     if kind in ("transition", "handoff") and "when" in data:
         return " / ".join(_condition(alt, limit) for alt in data["alternatives"])
     return ""

@@ -63,6 +63,9 @@ def build_graph(doc: Document) -> nx.DiGraph:
 
 
 def _add_handoffs(g: nx.DiGraph, spec: GraphSpec, agent_id: str, agent: Agent) -> None:
+    machine = agent.states if agent.states is not None and agent.states.enforce else None
+    # An enforced machine that routes to a target offers no handoff tool for it: only its (guarded) transitions.
+    routed = {t.handoff for step in machine.steps.values() for t in step.transitions} if machine else set()
     for i, handoff in enumerate(agent.handoffs):
         target = handoff if isinstance(handoff, str) else handoff.agent
         if target not in spec.agents or g.has_edge(agent_id, target):
@@ -73,6 +76,7 @@ def _add_handoffs(g: nx.DiGraph, spec: GraphSpec, agent_id: str, agent: Agent) -
             target,
             kind="handoff",
             description=override if override is not None else spec.agents[target].description,
+            via_states=target in routed,
             loc=("agents", agent_id, "handoffs", i) + (() if isinstance(handoff, str) else ("agent",)),
         )
 
