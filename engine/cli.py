@@ -6,10 +6,27 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import logs
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"takes NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+_HEADER_OPTION: dict[str, Any] = {
+    "action": "append",
+    "default": [],
+    "type": _header,
+    "metavar": "NAME=VALUE",
+    "help": "extra connection header (Azure: api-key=…)",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a graph live, or replay its demo on the simulator without a key")
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--url", help="a Realtime-compatible websocket URL (default: OpenAI)")
-    p.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra connection header")
+    p.add_argument("--header", **_HEADER_OPTION)
     p.add_argument("--call-id", help="attach to a SIP call by its id")
     p.add_argument("--events", type=Path, metavar="FILE.jsonl", help="record every client and server event")
     p.add_argument("--approve", choices=["ask", "auto", "deny"], default="ask", help="approval policy")
@@ -50,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "--live", action="store_true", help="run against the real API (or --url); actions become expectations"
     )
     p.add_argument("--url", help="with --live: a Realtime-compatible websocket URL")
+    p.add_argument("--header", **_HEADER_OPTION)
     p.add_argument("--coverage", action="store_true", help="report agents, edges, states, transitions, tools exercised")
     p.add_argument("--min-coverage", type=float, metavar="N", help="fail when coverage is below N percent")
     p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")

@@ -214,6 +214,16 @@ def test_live_against_a_url_reports_every_turn(desk: Path, monkeypatch, capsys: 
     assert "move to handoff:back refused (its guard `context.verified` does not hold yet)" in lines[2]
 
 
+def test_live_with_an_azure_style_key_header(desk: Path, monkeypatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    _tests(desk, EVERYTHING)
+    [(test, _)] = collect(desk).tests
+    with Simulator(test, require_key="azure-key-123").start_in_thread() as model:
+        assert main(["test", str(desk), "--live", "--url", model.url, "--header", "api-key=azure-key-123"]) == 0
+        assert main(["test", str(desk), "--live", "--url", model.url]) == 1  # no key: refused with HTTP 401
+    assert "HTTP 401" in capsys.readouterr().out
+
+
 def test_live_without_a_server_is_an_error_per_test(desk: Path, capsys: pytest.CaptureFixture[str]):
     _tests(desk, FAILING)
     with Simulator().start_in_thread() as gone:

@@ -244,16 +244,6 @@ def _step(step: dict[str, Any]) -> str:
     return _short(json.dumps(step), 200)
 
 
-def _headers(pairs: list[str]) -> dict[str, str]:
-    headers = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"engine: --header takes NAME=VALUE, got {pair!r}")
-        headers[name.strip()] = value
-    return headers
-
-
 def _new_session(doc: Document, args: argparse.Namespace, **options: Any) -> Session | None:
     """The session, or None (reported) when its events file cannot be written."""
     try:
@@ -266,7 +256,7 @@ def _new_session(doc: Document, args: argparse.Namespace, **options: Any) -> Ses
 
 
 def run_command(doc: Document, args: argparse.Namespace) -> int:
-    headers = _headers(args.header)
+    headers = dict(args.header)
     live = bool(os.environ.get("OPENAI_API_KEY") or args.url) and not args.simulate
     try:
         return asyncio.run(_live(doc, args, headers) if live else _offline(doc, args))

@@ -38,7 +38,7 @@ async def _run_all(args: argparse.Namespace, selected: Predicate) -> int:
     results: dict[str, list[TestResult]] = {}
     broken: dict[str, str] = {}
     coverages: list[Coverage] = []
-    headers = _headers(getattr(args, "header", None) or [])
+    headers = dict(args.header)
     for path in _unique(args.files):
         try:
             suite = collect(path)
@@ -99,11 +99,6 @@ def _unique(files: list[Path]) -> list[Path]:
                 continue
         kept.append(path)
     return kept
-
-
-def _headers(pairs: list[str]) -> dict[str, str]:
-    """`--header NAME=VALUE` pairs (e.g. `api-key=…` for Azure), when the command line offers them."""
-    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
 def _summary(results: list[TestResult], broken: dict[str, str]) -> str:
