@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import GRAPHS, MINI
 
+from engine.compile import check_payload
 from engine.runtime import PlaybackClock, Session, replay
 from engine.runtime import events as ev
 from engine.sim import Simulator
@@ -70,7 +71,10 @@ def script(*turns: dict[str, Any], **fields: Any) -> Script:
 
 
 async def run(doc, sc: Script, **session_args: Any) -> tuple[Simulator, Session, list[ev.SessionEvent]]:
-    """Replay a script on a fresh simulator; returns the simulator, the session and its events."""
+    """Replay a script on a fresh simulator; returns the simulator, the session and its events.
+
+    Every client event the session sent must be one the API accepts (the openai types, strictly).
+    """
     seen: list[ev.SessionEvent] = []
     async with Simulator(sc) as sim:
         session = Session(doc, url=sim.url, api_key="test-key", **session_args)
@@ -78,7 +82,13 @@ async def run(doc, sc: Script, **session_args: Any) -> tuple[Simulator, Session,
             collector = asyncio.create_task(_collect(session, seen))
             await replay(session, sc, turn_timeout=10)
         await collector
+    api_accepts(sim)
     return sim, session, seen
+
+
+def api_accepts(sim: Simulator) -> None:
+    problems = {e["type"]: check_payload(e) for e in sim.received if check_payload(e)}
+    assert not problems, problems
 
 
 async def _collect(session: Session, seen: list[ev.SessionEvent]) -> None:
@@ -342,6 +352,7 @@ async def test_barge_in_cuts_the_item_being_heard_not_the_one_queued(graph):
         await asyncio.sleep(0.05)
         truncates = client_events(sim, "conversation.item.truncate")
         said = session.history.get(first)
+    api_accepts(sim)
     assert cuts[0]["item_id"] == first and 0 < cuts[0]["audio_end_ms"] < 2000  # seconds of audio, cut early
     assert [(t["item_id"], t["audio_end_ms"]) for t in truncates[1:]] == [(second, 0)]
     assert said is not None and said["truncated"] and said["text"].endswith("…")
@@ -556,3 +567,12 @@ def test_engine_run_replays_the_retail_demo_offline(tmp_path: Path):
     ]:
         assert needle in out, needle
     assert "went off script" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["retail", "chat_supervisor", "simple_handoff"])
+async def test_bundled_demos_send_only_what_the_api_accepts(name: str):
+    doc = load_graph(GRAPHS / f"{name}.yaml")
+    assert doc.spec.demo is not None
+    sim, session, _ = await run(doc, doc.spec.demo, agent=doc.spec.demo.agent, context=doc.spec.demo.context)
+    assert not sim.script_errors and not sim.mismatches and sim.script_done
+    assert len(sim.received) > 3  # run() checked each against the openai types
