@@ -573,6 +573,6 @@ def test_engine_run_replays_the_retail_demo_offline(tmp_path: Path):
 async def test_bundled_demos_send_only_what_the_api_accepts(name: str):
     doc = load_graph(GRAPHS / f"{name}.yaml")
     assert doc.spec.demo is not None
-    sim, session, _ = await run(doc, doc.spec.demo, agent=doc.spec.demo.agent, context=doc.spec.demo.context)
+    sim, _session, _ = await run(doc, doc.spec.demo, agent=doc.spec.demo.agent, context=doc.spec.demo.context)
     assert not sim.script_errors and not sim.mismatches and sim.script_done
     assert len(sim.received) > 3  # run() checked each against the openai types
