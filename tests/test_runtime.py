@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import GRAPHS, MINI
 
-from engine.compile import check_payload
+from engine.compile import TemplateRenderError, check_payload
 from engine.runtime import PlaybackClock, Session, replay
 from engine.runtime import events as ev
 from engine.sim import Simulator
@@ -425,6 +425,7 @@ async def test_a_drop_mid_reply_reconnects_and_asks_for_the_reply_again(graph):
         await collector
     after = [e["type"] for e in sim.received[before:]]
     assert after[0] == "session.update" and after[-1] == "response.create"
+    assert after.count("response.create") == 1  # the cut reply is asked for once, never twice
     restored = [e["item"] for e in sim.received[before:] if e["type"] == "conversation.item.create"]
     assert [(i["type"], i["role"]) for i in restored] == [("message", "user"), ("message", "assistant")]
     assert restored[1]["content"][0]["text"].startswith("Once upon")  # the part said before the drop
@@ -444,6 +445,31 @@ async def test_a_connection_lost_for_good_fails_senders_instead_of_hanging(graph
         with pytest.raises(ConnectionError):
             await session.wait_idle(5)
         await session.close()
+
+
+async def test_close_during_a_reconnect_releases_waiting_senders(graph):
+    doc = graph()
+    async with Simulator(script({"user": "hi", "model": [{"say": "Hello."}]})) as sim:
+        session = Session(doc, url=sim.url, api_key="k", reconnect_attempts=50, reconnect_backoff=0.05)
+        await session.connect()
+        await sim.stop()  # the server is gone: the session keeps trying to reconnect
+        sender = asyncio.create_task(session.send_text("hello?"))
+        await asyncio.sleep(0.1)
+        assert not sender.done() and not session.idle  # waiting for the connection, not lost
+        await session.close()
+        with pytest.raises(ConnectionError, match="closed"):
+            await asyncio.wait_for(sender, 2)
+        await session.wait_idle(1)  # closed: nothing more will happen
+
+
+async def test_a_start_agent_that_cannot_compile_never_connects(graph):
+    doc = graph()
+    async with Simulator(script({"user": "hi", "model": [{"say": "Hello."}]})) as sim:
+        session = Session(doc, url=sim.url, api_key="k")
+        del session.context["company"]  # the greeter's prompt needs it
+        with pytest.raises(TemplateRenderError):
+            await session.connect()
+        assert sim.connections_opened == 0
 
 
 async def test_an_unoffered_handoff_cannot_bypass_a_guard(tmp_path: Path):

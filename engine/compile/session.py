@@ -68,10 +68,8 @@ class SessionCompiler:
             self.doc, agent_id, state=state, context=context, source=self._sources[agent_id]
         )
         session = {"type": "realtime", "model": fixed["model"], "instructions": instructions}
-        # Copies of what the caller may change (a runtime adjusts audio); the rest is shared and read-only.
-        session.update(
-            (key, plain(value) if key == "audio" else value) for key, value in fixed.items() if key != "model"
-        )
+        # Copies: a caller may change its payload (a runtime adjusts audio) without touching the cache.
+        session.update((key, plain(value)) for key, value in fixed.items() if key != "model")
         extra = fixed.get("extra")
         if extra:
             del session["extra"]

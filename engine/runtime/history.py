@@ -6,6 +6,7 @@ order with an index by item id, so every update is O(1) however long the convers
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 
@@ -49,7 +50,7 @@ class History:
 
     def append_text(self, item_id: str, delta: str) -> dict[str, Any] | None:
         item = self._by_id.get(item_id)
-        if item is not None:
+        if item is not None and not item.get("truncated"):  # text after a cut was never heard
             item["text"] += delta
         return item
 
@@ -62,7 +63,7 @@ class History:
         """Keep the part of a message's text the user heard (`heard`: the fraction of its audio played),
         cut at a word boundary: what the model later reads, and restores, is what was actually said."""
         item = self._by_id.get(item_id)
-        if item is None or item["type"] != "message":
+        if item is None or item["type"] != "message" or item.get("truncated"):
             return
         text = item["text"]
         cut = text[: round(len(text) * max(0.0, min(heard, 1.0)))]
@@ -80,10 +81,12 @@ class History:
         self.items.append(item)
         self._by_id[item["id"]] = item
 
-    def restore_events(self) -> list[dict[str, Any]]:
+    def restore_events(self, unanswered: Collection[str] = ()) -> list[dict[str, Any]]:
         """`conversation.item.create` events that rebuild this conversation in a new session.
 
-        Items keep their ids, so the server's echo of them is recognised, not recorded twice.
+        Items keep their ids, so the server's echo of them is recognised, not recorded twice. A call
+        without an output is restored only when its call id is in `unanswered` (still being answered):
+        others were cut off before they were complete, and nobody would ever answer them.
         """
         events: list[dict[str, Any]] = []
         for item in self.items:
@@ -91,7 +94,7 @@ class History:
                 kind = "output_text" if item["role"] == "assistant" else "input_text"
                 content = [{"type": kind, "text": item["text"]}]
                 events.append({"id": item["id"], "role": item["role"], "type": "message", "content": content})
-            elif item["type"] == "function_call":
+            elif item["type"] == "function_call" and (item["output"] is not None or item["call_id"] in unanswered):
                 call = {"id": item["id"], "type": "function_call", "call_id": item["call_id"], "name": item["name"]}
                 events.append({**call, "arguments": item["arguments"]})
                 if item["output"] is not None:

@@ -71,11 +71,18 @@ class PlaybackClock:
         """The item the listener hears now, if any."""
         return next(iter(self.audible()), None)
 
-    def stop(self, item_id: str) -> int:
-        """Cut the item where playback is now; returns the milliseconds played."""
-        played = self.played_ms(item_id)
+    def stop(self, item_id: str, *, at_ms: int | None = None) -> int:
+        """Cut the item where playback is now (or at `at_ms`); returns the milliseconds played."""
+        played = self.played_ms(item_id) if at_ms is None else at_ms
         self._items[item_id].stopped_ms = played
         return played
+
+    def stopped(self, item_id: str) -> bool:
+        return self._items[item_id].stopped_ms is not None
+
+    def clear(self) -> None:
+        """Forget every item: the session they played in is gone (a reconnect)."""
+        self._items.clear()
 
     def _pending(self, item_id: str, item: _Item) -> bool:
         if item.stopped_ms is not None:

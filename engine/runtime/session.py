@@ -166,7 +166,8 @@ class Session:
         # Response sequencing: at most one active, at most one waiting (duplicates merge).
         self._response_active = False
         self._response_requested = False
-        self._response_waiting: dict[str, Any] | None = None
+        self._response_waiting = False  # a response.create to send once the active response is done
+        self._ask_again = False  # a response to ask for once a reconnect has restored the conversation
         self._response_event_id: str | None = None  # of the response.create in flight, to match its error
         self._cancel_on_create = False  # interrupted before the requested response began
         self._audio_started = False
@@ -218,11 +219,12 @@ class Session:
     async def connect(self) -> None:
         """Open the websocket and configure the start agent; raises `ConnectFailed` when it cannot."""
         try:
+            payload = self._agent_payload(self.agent)  # a config that cannot compile never connects
             self._conn = await self._transport.connect(self._url, self._headers)
+            await self._send(payload, wait=False)
         except BaseException:
-            await self._close_transport()
+            await self._release()
             raise
-        await self._send(self._agent_payload(self.agent), wait=False)
         self._connected.set()
         self._listener = asyncio.create_task(self._listen(), name="engine-listener")
         self._emit(ev.AgentStart(self.agent, self.state))
@@ -244,7 +246,7 @@ class Session:
 
     async def interrupt(self) -> None:
         """Stop the model: cancel the active (or just requested) response and cut the audio where playback is."""
-        self._response_waiting = None
+        self._response_waiting = False
         if self._response_active:
             await self._send({"type": "response.cancel"})
         elif self._response_requested:
@@ -264,9 +266,9 @@ class Session:
 
     @property
     def idle(self) -> bool:
-        if self._failed is not None:
+        if self._failed is not None or self._closing:
             return True  # nothing more will happen
-        busy = self._response_active or self._response_requested or self._response_waiting is not None
+        busy = self._response_active or self._response_requested or self._response_waiting
         reconnecting = self._conn is not None and not self._connected.is_set() and not self._closing
         return not busy and not reconnecting and not self._tasks and not self._pending_approvals
 
@@ -286,25 +288,28 @@ class Session:
         self._closing = True
         if self._conn is not None and self._failed is None:
             self._emit(ev.AgentEnd(self.agent))
+        self._connected.set()  # senders waiting for a reconnect wake up and give up
+        self._idle_check()
         for task in list(self._tasks):
             task.cancel()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
-        await self.toolbox.aclose()
-        await self._responses.aclose()
-        await self._close_transport()
-        if self._recorder:
-            self._recorder.close()
+        await self._release()
         self._events.put_nowait(None)
 
-    async def _close_transport(self) -> None:
+    async def _release(self) -> None:
+        """Close the connection and everything the session opened (also when connecting failed)."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        await self.toolbox.aclose()
+        await self._responses.aclose()
         if self._owns_transport and isinstance(self._transport, AiohttpTransport):
             await self._transport.aclose()
+        if self._recorder:
+            self._recorder.close()
 
     def __aiter__(self) -> AsyncIterator[ev.SessionEvent]:
         return self._iterate()
@@ -341,6 +346,8 @@ class Session:
             if wait and not self._connected.is_set():
                 await self._connected.wait()
             self._raise_if_failed()
+            if self._closing:
+                raise ConnectionError("the session is closed")
             conn = self._conn
             assert conn is not None
             try:
@@ -349,7 +356,7 @@ class Session:
                 break
             except TransportClosed:
                 if self._closing:
-                    return
+                    raise ConnectionError("the session is closed") from None
                 if not wait:
                     raise
                 if conn is self._conn:
@@ -370,7 +377,8 @@ class Session:
                 if self._closing:
                     break
                 if not await self._reconnect(exc):
-                    self._fail(str(exc))
+                    if self._failed is None:
+                        self._fail(str(exc))
                     break
                 continue
             self._handle(raw)
@@ -408,13 +416,18 @@ class Session:
             self._emit(ev.Error(f"error handling {kind}: {exc}", code="handler_error"))
 
     async def _reconnect(self, cause: TransportClosed) -> bool:
+        """Reconnect with backoff and restore the conversation; False once it gives up (or cannot compile)."""
         self._connected.clear()
         # A response cut short by the drop (or one still to come) is asked for again once restored.
-        cut_short = self._response_active or self._response_requested or self._response_waiting is not None
-        self._response_active = self._response_requested = False
-        self._response_waiting = None
-        self._cancel_on_create = False
+        self._ask_again = self._ask_again or self._response_active or self._response_requested or self._response_waiting
+        self._response_active = self._response_requested = self._response_waiting = self._cancel_on_create = False
+        self._playback.clear()  # what was playing went with the old session
         self._emit(ev.Reconnecting(str(cause)))
+        try:
+            payload = self._agent_payload(self.agent)
+        except Exception as exc:
+            self._fail(f"{cause}; the agent's config no longer compiles: {type(exc).__name__}: {exc}")
+            return False
         for attempt in range(1, self._reconnect_attempts + 1):
             await asyncio.sleep(self._reconnect_backoff * 2 ** (attempt - 1))
             try:
@@ -423,22 +436,25 @@ class Session:
                 log.warning("reconnect attempt %d failed: %s", attempt, exc)
                 continue
             self._conn = conn
-            restore = self.history.restore_events()
+            restore = self.history.restore_events(unanswered=self._calls_in_flight)
             try:
-                await self._send(self._agent_payload(self.agent), wait=False)
-                for event in restore:
+                for event in (payload, *restore):
                     await self._send(event, wait=False)
             except TransportClosed:
+                with contextlib.suppress(Exception):
+                    await conn.close()
                 continue
             self._connected.set()
             self._emit(ev.Reconnected(attempt, len(restore)))
-            if self._needs_response_after_restore(cut_short):
-                await self._request_response()
-            self._idle_check()
+            # Decided only now, with no await since the restore: a request made meanwhile is not lost.
+            if self._needs_response_after_restore():
+                self._ask_again = False
+                self._response_waiting = True
+            self._send_waiting_response()
             return True
         return False
 
-    def _needs_response_after_restore(self, cut_short: bool) -> bool:
+    def _needs_response_after_restore(self) -> bool:
         """A turn the drop cut short: a response was under way, or the user or a tool spoke last.
 
         While a tool still runs, its output asks for the response itself.
@@ -447,29 +463,39 @@ class Session:
         if not items or self._calls_in_flight:
             return False
         last = items[-1]
-        return cut_short or last["type"] == "function_call" or (last["type"] == "message" and last["role"] == "user")
+        spoke_last = last["type"] == "function_call" or (last["type"] == "message" and last["role"] == "user")
+        return self._ask_again or spoke_last
 
     # --- response sequencing ------------------------------------------------------------------
 
-    async def _request_response(self, response: dict[str, Any] | None = None) -> None:
-        event: dict[str, Any] = {"type": "response.create"}
-        if response:
-            event["response"] = response
+    async def _request_response(self) -> None:
         if self._response_active or self._response_requested:
-            # One waiting request is enough: duplicates merge, a specific one wins.
-            if self._response_waiting is None or response:
-                self._response_waiting = event
+            self._response_waiting = True  # one waiting request is enough: duplicates merge
             return
-        await self._send_response_create(event)
+        await self._send_response_create()
 
-    async def _send_response_create(self, event: dict[str, Any]) -> None:
+    def _response_create(self) -> dict[str, Any]:
+        """A `response.create`, marked as requested at once (synchronously: no second one slips in)."""
         self._response_requested = True
         # Its id comes back on an `error` that refuses it, so the sequencer is never left waiting.
-        self._response_event_id = event["event_id"] = _new_id("event")
-        await self._send(event)
+        self._response_event_id = _new_id("event")
+        return {"type": "response.create", "event_id": self._response_event_id}
+
+    async def _send_response_create(self) -> None:
+        event = self._response_create()
+        if self._connected.is_set():
+            try:
+                await self._send(event, wait=False)
+                return
+            except TransportClosed:
+                pass
+        # Never carried across a reconnect (the new session would answer twice): the reconnect
+        # asks again, once the conversation is restored.
+        self._response_requested = False
+        self._ask_again = True
 
     def _on_response_created(self, event: dict[str, Any]) -> None:
-        self._response_active, self._response_requested = True, False
+        self._response_active, self._response_requested, self._ask_again = True, False, False
         self._response_offer = self._offered
         self._active_response_id = event["response"].get("id")
         if self._cancel_on_create:
@@ -487,12 +513,16 @@ class Session:
             self._emit(ev.Error(message, code=error.get("code") or "response_failed"))
         elif status == "incomplete":
             self._emit(ev.Error(f"the response is incomplete: {details.get('reason')}", code="response_incomplete"))
+        for item in response.get("output") or ():
+            if isinstance(item, dict) and "id" in item:
+                self._playback.finished(item["id"])  # no more audio comes for it, even if cut short
         self._send_waiting_response()
 
     def _send_waiting_response(self) -> None:
-        if self._response_waiting is not None and not self._response_active:
-            waiting, self._response_waiting = self._response_waiting, None
-            self._spawn(self._send_response_create(waiting))
+        if self._response_waiting and not self._response_active and not self._response_requested:
+            self._response_waiting = False
+            self._response_requested = True  # now, not when the task runs: nothing else may send one meanwhile
+            self._spawn(self._send_response_create())
         self._idle_check()
 
     # --- server events ------------------------------------------------------------------------
@@ -518,12 +548,12 @@ class Session:
             return  # a cancel that crossed the response's end on the wire: nothing to stop
         if code == "conversation_already_has_active_response":
             # Our sequencer should prevent this; if a server still says so, retry after its done.
-            self._response_requested = False
-            self._response_waiting = self._response_waiting or {"type": "response.create"}
+            self._response_requested = self._cancel_on_create = False
+            self._response_waiting = True
             self._response_active = True
         elif self._response_requested and error.get("event_id") == self._response_event_id:
             # The server refused our response.create: no response is coming for it.
-            self._response_requested = False
+            self._response_requested = self._cancel_on_create = False
             self._send_waiting_response()
         self._emit(ev.Error(error.get("message", "server error"), code=code))
 
@@ -569,7 +599,7 @@ class Session:
         item_id, delta = event["item_id"], event["delta"]
         item = self.history.append_text(item_id, delta)
         self._events.put_nowait(ev.TranscriptDelta("assistant", item_id, delta))
-        if self._every and item is not None and item_id not in self._tripped:
+        if self._every and item is not None and item_id not in self._tripped and not item.get("truncated"):
             checked = self._checked_chars.get(item_id, 0)
             if len(item["text"]) - checked >= self._every:
                 self._checked_chars[item_id] = len(item["text"])
@@ -613,6 +643,10 @@ class Session:
                 await self._move(target, call_id, offer, transition=name == TRANSITION_TOOL)
             else:
                 await self._run_tool(name, call_id, arguments, offer.agent)
+        except ConnectionError:
+            if self._failed is None and not self._closing:
+                raise
+            return  # the connection is gone for good: no one is waiting for this answer any more
         except Exception as exc:  # never leave the model waiting on a call
             log.warning("answering %s failed: %s: %s", name, type(exc).__name__, exc)
             log.debug("answering %s failed", name, exc_info=exc)
@@ -675,7 +709,11 @@ class Session:
     async def _on_mcp_approval(self, item: dict[str, Any]) -> None:
         """A hosted MCP server's tool call waits for the user's approval, as `needs_approval` tools do."""
         name = f"{item.get('server_label', 'mcp')}.{item.get('name', '')}"
-        approve = await self._approved(name, item["id"], item.get("arguments") or "{}", self.agent)
+        try:
+            approve = await self._approved(name, item["id"], item.get("arguments") or "{}", self.agent)
+        except Exception as exc:  # an approver that fails denies: the MCP call must not wait forever
+            log.warning("approving %s failed: %s: %s", name, type(exc).__name__, exc)
+            approve = False
         response = {"type": "mcp_approval_response", "id": _new_id("item"), "approval_request_id": item["id"]}
         await self._send({"type": "conversation.item.create", "item": {**response, "approve": approve}})
         await self._request_response()
@@ -794,17 +832,20 @@ class Session:
     async def _truncate_playing(self) -> None:
         """Cut the item being heard where playback is, and the items queued behind it at 0 ms."""
         audible = self._playback.audible()
-        for item_id in audible:
-            played = await self._truncate(item_id)
-            if item_id == audible[0]:
+        for index, item_id in enumerate(audible):
+            played = await self._truncate(item_id, unheard=index > 0)
+            if index == 0:
                 self._emit(ev.AudioInterrupted(item_id, played))
 
-    async def _truncate(self, item_id: str) -> int:
-        """Tell the server how much of the item the user heard; the history keeps that much of its text."""
+    async def _truncate(self, item_id: str, *, unheard: bool = False) -> int:
+        """Tell the server how much of the item the user heard (`unheard`: none of it); the history
+        keeps that much of its text. An item already cut stays as it was cut."""
         if not self._playback.has_audio(item_id):
             return 0
+        if self._playback.stopped(item_id):
+            return self._playback.played_ms(item_id)
         received = self._playback.received_ms(item_id)
-        played = self._playback.stop(item_id)
+        played = self._playback.stop(item_id, at_ms=0 if unheard else None)
         self.history.truncate(item_id, played / received if received else 0.0)
         event = {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": played}
         await self._send(event)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import importlib.util
 import inspect
@@ -115,8 +114,7 @@ async def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     if inspect.iscoroutinefunction(fn) or (method is not None and inspect.iscoroutinefunction(method)):
         result = fn(*args, **kwargs)
     else:
-        # Not asyncio.to_thread: tools need no copy of the loop's context variables, and skipping it is cheaper.
-        result = await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        result = await asyncio.to_thread(fn, *args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
     return result
