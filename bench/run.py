@@ -166,7 +166,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             out["latency"] = {}
             for count in sessions:
                 rounds = ["--seconds", "1", "--rounds", "3" if args.quick else "10"]
-                out["latency"][count] = measure(variant, "latency", url, "--sessions", str(count), *rounds)
+                out["latency"][count] = median_of(
+                    args.repeats, variant, "latency", url, "--sessions", str(count), *rounds
+                )
     results["turns"] = [int(t) for t in turns]
     results["commands"] = command_times(3 if args.quick else 7)
     return results
