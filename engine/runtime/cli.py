@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .. import logs
+from ..redact import Redactor, auth_headers
 from ..spec import Document
 from . import events as ev
 from .replay import replay
@@ -21,7 +22,6 @@ from .session import OPENAI_REALTIME_URL, Decision, Session
 from .transport import ConnectFailed, TransportClosed
 
 _DECISIONS: dict[str, Decision] = {"y": "approve", "a": "always_approve", "v": "always_deny"}
-_AUTH_HEADERS = ("authorization", "api-key")
 # Query parameters that may carry a credential (Azure `api-key=`, signed URLs): never printed.
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "auth", "password")
 
@@ -362,7 +362,7 @@ def _connect_failure(exc: BaseException, headers: dict[str, str]) -> str | None:
 
 def _status_hint(status: int, headers: dict[str, str]) -> str:
     if status in (401, 403):
-        if any(name.lower() in _AUTH_HEADERS for name in headers):
+        if auth_headers(headers):
             return " (check the credentials given with --header)"
         return " (check OPENAI_API_KEY)" if os.environ.get("OPENAI_API_KEY") else " (OPENAI_API_KEY is not set)"
     if status == 404:
@@ -372,10 +372,7 @@ def _status_hint(status: int, headers: dict[str, str]) -> str:
 
 def _scrub(text: str, headers: dict[str, str]) -> str:
     """`text` without the API key or credential headers, should an error message ever quote them."""
-    secrets = [os.environ.get("OPENAI_API_KEY", ""), *(v for k, v in headers.items() if k.lower() in _AUTH_HEADERS)]
-    for secret in sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True):
-        text = text.replace(secret, "<redacted>")
-    return text
+    return Redactor([os.environ.get("OPENAI_API_KEY", ""), *auth_headers(headers).values()])(text)
 
 
 def _public_url(url: str) -> str:

@@ -14,15 +14,14 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from ..redact import AUTH_HEADERS, Redactor
+
 REDACTED = "<redacted>"
-#: Shorter secrets are not replaced inside text: with a key of "k", every letter k would go.
-MIN_SECRET_LENGTH = 8
 #: Characters of a malformed frame kept in the file.
 MALFORMED_LIMIT = 500
 
 # Fields that carry base64 audio, by event type: recorded as a size, never as data.
 _AUDIO_FIELDS = {"response.output_audio.delta": "delta", "input_audio_buffer.append": "audio"}
-_SECRET_KEYS = frozenset({"authorization", "api-key"})
 _HEADERS_KEY = "headers"
 # A cheap test on the serialized line: most events have no such key and skip the walk.
 _SENSITIVE_KEY = re.compile(r'"(?:authorization|api-key|headers)"\s*:', re.IGNORECASE)
@@ -33,8 +32,7 @@ class EventRecorder:
 
     def __init__(self, path: Path, secrets: list[str]) -> None:
         self._file: IO[str] = path.open("w", encoding="utf-8")
-        # Longest first: an `Authorization` value contains the bare key and must go whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._scrub = Redactor(secrets, REDACTED)
 
     def record(self, direction: str, event: dict[str, Any]) -> None:
         field = _AUDIO_FIELDS.get(event.get("type", ""))
@@ -53,11 +51,6 @@ class EventRecorder:
     def close(self) -> None:
         self._file.close()
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
     @staticmethod
     def _dumps(direction: str, event: dict[str, Any]) -> str:
         return json.dumps({"t": round(time.time(), 6), "direction": direction, "event": event}, ensure_ascii=False)
@@ -72,7 +65,7 @@ def _redact_keys(value: Any) -> Any:
     redacted: dict[str, Any] = {}
     for key, item in value.items():
         name = key.lower() if isinstance(key, str) else key
-        if name in _SECRET_KEYS and item is not None:
+        if name in AUTH_HEADERS and item is not None:
             redacted[key] = REDACTED
         elif name == _HEADERS_KEY and isinstance(item, dict):
             redacted[key] = {header: REDACTED for header in item}

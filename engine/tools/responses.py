@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..redact import Redactor, auth_headers
+
 _KEY_SHAPE = re.compile(r"\bsk-[A-Za-z0-9_*\-]{4,}")
 
 
@@ -23,6 +25,7 @@ class ResponsesClient:
         self._headers = dict(headers or {})
         # Azure authenticates with an `api-key` header: no bearer token goes along (least of all an OpenAI key).
         self._omit_bearer = any(k.lower() == "api-key" for k in self._headers)
+        self._redact = Redactor([api_key, *auth_headers(self._headers).values()], "***")
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -50,11 +53,8 @@ class ResponsesClient:
 
     def scrub(self, text: str) -> str:
         """`text` without the API key or secret-looking header values."""
-        secrets = [self._api_key, *(v for k, v in self._headers.items() if k.lower() in ("authorization", "api-key"))]
-        for secret in secrets:
-            if secret and len(secret) >= 8:  # short placeholders ("unset") are not secrets
-                text = text.replace(secret, "***")
-        return _KEY_SHAPE.sub("sk-***", text)
+        # Short placeholders ("unset") are not secrets: the redactor leaves them.
+        return _KEY_SHAPE.sub("sk-***", self._redact(text))
 
     async def aclose(self) -> None:
         if self._client is not None:
