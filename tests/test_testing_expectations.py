@@ -299,7 +299,7 @@ async def test_a_test_that_cannot_start_is_an_error_not_a_crash(desk: Path):
     result = await run_test(collect(desk).graph, test)
 
     assert not result.passed and not result.failures
-    assert result.errors == ["ValueError: agent 'back' has no enforced state machine to start in state 'ask'"]
+    assert result.errors == ["CompileError: agent 'back' has no enforced states; cannot compile state 'ask'"]
 
 
 async def test_coverage_names_the_yaml_line_of_what_no_test_exercised(desk: Path):

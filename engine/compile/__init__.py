@@ -4,7 +4,7 @@ Compiling is pure and deterministic. `check_payload` validates any client event 
 `openai` package's types, importing `openai` only when called.
 """
 
-from .common import CompileError
+from .common import CompileError, resolve_state
 from .openai_check import check_payload
 from .prompts import compile_instructions, instructions_source, template_variables
 from .session import (
@@ -56,6 +56,7 @@ __all__ = [
     "render",
     "render_expression",
     "resolve_mcp_headers",
+    "resolve_state",
     "session_settings",
     "template_variables",
 ]

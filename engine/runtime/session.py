@@ -26,9 +26,11 @@ from ..compile import (
     apply_mcp_headers,
     compile_tracing,
     render_expression,
+    resolve_state,
     template_variables,
 )
-from ..spec import Document, Transition, did_you_mean, handoff_tool_name
+from ..redact import auth_headers
+from ..spec import Document, Transition, handoff_tool_name
 from ..spec.script import TRANSITION_TOOL
 from ..tools import ResponsesClient, Toolbox, ToolContext
 from . import events as ev
@@ -47,19 +49,6 @@ Approver = Callable[[ev.ApprovalRequested], Awaitable[Decision]]
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
-def _check_start(graph: Document, agent: str, state: str | None) -> None:
-    """A session cannot start at an agent or state the graph does not have."""
-    if agent not in graph.spec.agents:
-        raise ValueError(f"unknown agent '{agent}'{did_you_mean(agent, graph.spec.agents)}")
-    if state is None:
-        return
-    machine = graph.spec.agents[agent].states
-    if machine is None or not machine.enforce:
-        raise ValueError(f"agent '{agent}' has no enforced state machine to start in state '{state}'")
-    if state not in machine.steps:
-        raise ValueError(f"agent '{agent}' has no state '{state}'{did_you_mean(state, machine.steps)}")
 
 
 def _transition_target(arguments: str) -> str:
@@ -117,7 +106,8 @@ class Session:
     ) -> None:
         self.graph = graph
         self.agent = agent or graph.spec.start
-        _check_start(graph, self.agent, state)
+        # A session cannot start at an agent or state the graph does not have (CompileError, a ValueError).
+        resolve_state(graph, self.agent, state)
         self.context: dict[str, Any] = {**graph.spec.context, **(context or {})}
         # The current state of every agent with an enforced state machine (kept across handoffs).
         self._states = {a: m.initial for a, m in self._machines(graph).items()}
@@ -128,7 +118,7 @@ class Session:
         self._call_id = call_id
         self._url = self._realtime_url(url, graph.spec.model, call_id)
         self._headers = dict(headers or {})
-        if self._api_key and not any(h.lower() in ("authorization", "api-key") for h in self._headers):
+        if self._api_key and not auth_headers(self._headers):
             self._headers["Authorization"] = f"Bearer {self._api_key}"
         self._approval = approval
         self._always: dict[str, bool] = {}
@@ -140,12 +130,11 @@ class Session:
         self._transport = transport or AiohttpTransport()
         self._reconnect_attempts = reconnect_attempts
         self._reconnect_backoff = reconnect_backoff
-        secrets = [self._api_key, *(v for k, v in self._headers.items() if k.lower() in ("authorization", "api-key"))]
-        self._recorder = EventRecorder(Path(events_file), secrets) if events_file else None
+        auth = auth_headers(self._headers)
+        self._recorder = EventRecorder(Path(events_file), [self._api_key, *auth.values()]) if events_file else None
 
         responses_base = responses_url or self._responses_base(url)
         # Escalations and classifiers authenticate as the realtime connection does (Azure: `api-key`).
-        auth = {k: v for k, v in self._headers.items() if k.lower() in ("authorization", "api-key")}
         self._responses = ResponsesClient(api_key=self._api_key or "unset", base_url=responses_base, headers=auth)
         self.toolbox = Toolbox(graph)
         self._compiler = SessionCompiler(graph)
@@ -269,7 +258,7 @@ class Session:
         if self._failed is not None or self._closing:
             return True  # nothing more will happen
         busy = self._response_active or self._response_requested or self._response_waiting
-        reconnecting = self._conn is not None and not self._connected.is_set() and not self._closing
+        reconnecting = self._conn is not None and not self._connected.is_set()
         return not busy and not reconnecting and not self._tasks and not self._pending_approvals
 
     async def wait_idle(self, timeout: float = 30.0) -> None:

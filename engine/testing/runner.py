@@ -20,9 +20,6 @@ if TYPE_CHECKING:
 
 OFFLINE_TURN_TIMEOUT = 30.0
 LIVE_TURN_TIMEOUT = 120.0
-#: Server errors that are not failures: a cancel that crossed the response's end on the wire (a guardrail
-#: tripping on a reply's final text cancels a response the server may have finished already).
-BENIGN_ERRORS = frozenset({"response_cancel_not_active"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +147,8 @@ async def _collect(session: Session, seen: list[ev.SessionEvent]) -> None:
 
 
 def _without_noise(events: list[ev.SessionEvent], sim: Simulator | None) -> list[ev.SessionEvent]:
-    """The events, less benign errors and those of the simulator refusing the script (reported apart)."""
-    ignored = BENIGN_ERRORS | ({e.code for e in sim.script_errors} if sim else set())
+    """The events, less the errors of the simulator refusing the script (reported apart)."""
+    ignored = {e.code for e in sim.script_errors} if sim else set()
     return [e for e in events if not (isinstance(e, ev.Error) and e.code in ignored)]
 
 
