@@ -287,19 +287,27 @@ def _run_validate(*args: str, cwd: Path | None = None) -> subprocess.CompletedPr
         (bytes(range(256)) * 4, "E105", (0, 0)),
         (b"graph: t\nstart: a\x01\n", "E101", (2, 9)),
         (b"graph: t\nstart: [a\n", "E101", (3, 1)),
-        (b"graph: " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "E101", (0, 0)),
-        (b"graph: t\ncontext: " + b"{a: " * 3000 + b"1" + b"}" * 3000 + b"\n", "E101", (0, 0)),
+        (b"graph: " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "E101", "nesting"),
+        (b"graph: t\ncontext: " + b"{a: " * 3000 + b"1" + b"}" * 3000 + b"\n", "E101", "nesting"),
     ],
     ids=["empty", "list", "binary", "control-character", "unclosed", "deep-flow", "deep-mapping"],
 )
-def test_odd_files_give_one_located_finding_and_exit_1(tmp_path: Path, content: bytes, code: str, where: tuple):
+def test_odd_files_give_one_located_finding_and_exit_1(
+    tmp_path: Path, content: bytes, code: str, where: tuple[int, int] | str
+):
+    """`where` is the exact position, or for nesting (whose position depends on which of PyYAML's and our
+    own depth limits trips first) a word of the message: the finding must still be on line 1 or 2."""
     path = tmp_path / "odd.yaml"
     path.write_bytes(content)
     done = _run_validate(str(path), "--format", "json")
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     [finding] = json.loads(done.stdout)
-    assert finding["code"] == code and (finding["line"], finding["col"]) == where, finding
+    assert finding["code"] == code, finding
+    if isinstance(where, str):
+        assert where in finding["message"] and finding["line"] in (1, 2) and finding["col"] > 1, finding
+    else:
+        assert (finding["line"], finding["col"]) == where, finding
 
 
 def test_a_folder_or_a_missing_file_is_a_finding(tmp_path: Path, capsys):

@@ -27,6 +27,9 @@ from .findings import Finding, SpecError
 
 #: Most nodes a file may expand to, aliases counted at every use (real graphs have a few thousand).
 MAX_NODES = 1_000_000
+#: Deepest nesting of mappings and sequences (real graphs nest about ten levels). Checked while composing,
+#: so the finding points at the node that goes too deep, whatever limits the YAML library has of its own.
+MAX_DEPTH = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,17 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     file: str = ""
     path: Path = Path()
     chain: tuple[Path, ...] = ()
+    depth: int = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                message = f"YAML nesting is deeper than {MAX_DEPTH} levels"
+                raise _Located("E101", message, Mark.of(self.peek_event().start_mark, self.file))
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _mark(loader: _Loader, node: yaml.Node) -> Mark:
