@@ -148,6 +148,62 @@ class Idle:
     type: Literal["idle"] = "idle"
 
 
+@dataclass(frozen=True, slots=True)
+class AudioStarted:
+    """The first audio of an assistant item arrived (sent to every subscriber, audio or not)."""
+
+    item_id: str
+    type: Literal["audio_started"] = "audio_started"
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The server heard the user start speaking (input audio buffer); `audio_start_ms` on its timeline."""
+
+    item_id: str
+    audio_start_ms: int
+    type: Literal["speech_started"] = "speech_started"
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    item_id: str
+    audio_end_ms: int
+    type: Literal["speech_stopped"] = "speech_stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioCommitted:
+    """The input audio buffer became a user item (by turn detection or `commit_audio()`)."""
+
+    item_id: str
+    type: Literal["audio_committed"] = "audio_committed"
+
+
+@dataclass(frozen=True, slots=True)
+class InputTimeout:
+    """Turn detection's idle timeout passed with no speech from the user."""
+
+    type: Literal["input_timeout"] = "input_timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A response's token usage, as the server reported it in `response.done`."""
+
+    response_id: str
+    usage: dict[str, Any]
+    type: Literal["usage"] = "usage"
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """This subscriber fell behind: `dropped` events were not delivered to it (others were unaffected)."""
+
+    dropped: int
+    type: Literal["overflow"] = "overflow"
+
+
 SessionEvent = (
     AgentStart
     | AgentEnd
@@ -166,4 +222,11 @@ SessionEvent = (
     | Reconnected
     | Error
     | Idle
+    | AudioStarted
+    | SpeechStarted
+    | SpeechStopped
+    | AudioCommitted
+    | InputTimeout
+    | Usage
+    | Overflow
 )
