@@ -42,9 +42,12 @@ __all__ = ["OPENAI_REALTIME_URL", "Approval", "Decision", "Session"]
 
 
 def _field(event: dict[str, Any], key: str, kind: type = str) -> Any:
-    """A field of a server event, or None when it is missing or of the wrong type."""
+    """A field of a server event, or None when it is missing or null. Raises `TypeError` for a value of
+    the wrong type: the frame is reported as an error event, and the session goes on."""
     value = event.get(key)
-    return value if isinstance(value, kind) else None
+    if value is None or isinstance(value, kind):
+        return value
+    raise TypeError(f"'{key}' is {type(value).__name__}, not {kind.__name__}")
 
 
 class Session:
@@ -367,11 +370,14 @@ class Session:
     # --- response sequencing --------------------------------------------------------------------
 
     def _on_response_created(self, event: dict[str, Any]) -> None:
-        response = _field(event, "response", dict) or {}
+        # A response exists whatever its fields hold: the sequencer hears of it first.
+        response = event.get("response")
+        response_id = response.get("id") if isinstance(response, dict) else None
         self._response_offer = self.moves.offered  # calls of this response are judged by this config
-        cancel = self.sequencer.created(_field(response, "id"))
+        cancel = self.sequencer.created(response_id if isinstance(response_id, str) else None)
         if cancel is not None:
             self.spawn(self.send(cancel))
+        _field(event, "response", dict)
 
     def _on_response_done(self, event: dict[str, Any]) -> None:
         create = self.sequencer.done()  # first: a malformed event must not strand a waiting message
