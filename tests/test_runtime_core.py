@@ -306,11 +306,14 @@ async def test_barge_in_when_the_server_does_not_cancel_cuts_and_cancels_the_rep
         await conn.send({"type": "response.output_item.added", "response_id": rid, "output_index": 0, "item": item})
         delta = {"response_id": rid, "item_id": "item_r", "output_index": 0, "content_index": 0}
         audio = base64.b64encode(bytes(960)).decode()  # 20 ms of pcm16 at 24 kHz
+        in_flight = 5  # deltas already on their way when the cancel arrives
         for i in range(200):  # streams on: the server does not cancel on speech
             if i == 10:
                 await conn.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": "u"})
             if conn.server.of("response.cancel"):
-                break
+                in_flight -= 1
+                if not in_flight:
+                    break
             await conn.send({"type": "response.output_audio.delta", **delta, "delta": audio})
             await asyncio.sleep(0.005)
         await conn.done(rid, [item], status="cancelled")
@@ -326,14 +329,17 @@ async def test_barge_in_when_the_server_does_not_cancel_cuts_and_cancels_the_rep
     assert not any(isinstance(e, ev.Audio) for e in seen[cut:]), "audio reached the listener after the cut"
 
 
-GUARDED = MINI.replace(
-    "    handoffs: [helper]\n",
-    "    handoffs: [helper]\n    guardrails: [competitors]\n",
-    1,
-).replace(
-    "    handoffs: [greeter]\n",
-    "    handoffs: [greeter]\n    guardrails: []\n",
-) + "guardrails:\n  competitors: {keywords: [MegaBoards], category: OFF_BRAND, every_chars: 10}\n"
+GUARDED = (
+    MINI.replace(
+        "    handoffs: [helper]\n",
+        "    handoffs: [helper]\n    guardrails: [competitors]\n",
+        1,
+    ).replace(
+        "    handoffs: [greeter]\n",
+        "    handoffs: [greeter]\n    guardrails: []\n",
+    )
+    + "guardrails:\n  competitors: {keywords: [MegaBoards], category: OFF_BRAND, every_chars: 10}\n"
+)
 
 
 async def test_a_guardrail_checks_the_agent_that_produced_the_text_not_the_current_one(write_graph):
@@ -394,7 +400,9 @@ async def test_playback_ends_at_response_done_even_without_audio_done(mini):
         rid = await conn.created()
         item = {"id": "item_p", "type": "message", "role": "assistant", "content": []}
         delta = {"response_id": rid, "item_id": "item_p", "output_index": 0, "content_index": 0}
-        await conn.send({"type": "response.output_audio.delta", **delta, "delta": base64.b64encode(bytes(4800)).decode()})
+        await conn.send(
+            {"type": "response.output_audio.delta", **delta, "delta": base64.b64encode(bytes(4800)).decode()}
+        )
         await conn.done(rid, [item])  # no response.output_audio.done
 
     async def speak(conn: WireConnection, event: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ they appear, when long enough that replacing them cannot mangle ordinary text).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -48,10 +49,8 @@ class EventRecorder:
         log.warning("the events file %s cannot be written (%s): recording stopped", self._path, self.failed)
         file, self._file = self._file, None
         if file is not None:
-            try:
+            with contextlib.suppress(OSError):  # what was buffered is lost with the disk that refused it
                 file.close()
-            except OSError:
-                pass  # what was buffered is lost with the disk that refused it
 
     def record(self, direction: str, event: dict[str, Any]) -> None:
         if self._file is None:
