@@ -443,3 +443,110 @@ async def test_sessions_share_one_graph_runtime(mini):
         await second.close()
     assert len(_outputs(server)) == 3
     assert all(json.loads(o["output"]) == {"query": "q", "found": True} for o in _outputs(server))
+
+
+# --- call control -------------------------------------------------------------------------------------
+
+CONTROLLED = (
+    MINI.replace("    tools: [lookup]\n", "    tools: [lookup, transfer_to_person, goodbye, press]\n").replace(
+        "context:\n  company: Acme\n", "context:\n  company: Acme\n  human_line: '+15550100'\n"
+    )
+    + """  transfer_to_person:
+    transfer: {to: "{{ human_line }}", message: Connecting you with a colleague now.}
+  goodbye:
+    end_call: {}
+  press:
+    dtmf: {}
+"""
+)
+
+
+class RecordingLine:
+    """A frontend's line that remembers what it was asked to do, and when."""
+
+    def __init__(self, session_ref: list[Session]) -> None:
+        self.done: list[tuple[str, ...]] = []
+        self._session = session_ref
+
+    async def transfer(self, to: str, summary: str) -> None:
+        playing = self._session[0].bargein.playback.audible()
+        self.done.append(("transfer", to, summary, "while playing" if playing else "after playback"))
+
+    async def hangup(self) -> None:
+        self.done.append(("hangup",))
+
+    async def send_dtmf(self, digits: str) -> None:
+        self.done.append(("dtmf", digits))
+
+
+def _speaking(text: str, ms: int):
+    """A responder step: an assistant message with `ms` of audio (pcm16 24 kHz)."""
+
+    async def say(conn: WireConnection, rid: str) -> dict[str, Any]:
+        item = {"id": conn.server.new_id("item"), "type": "message", "role": "assistant", "content": []}
+        base = {"response_id": rid, "item_id": item["id"], "output_index": 0, "content_index": 0}
+        await conn.send({"type": "response.output_item.added", "response_id": rid, "output_index": 0, "item": item})
+        await conn.send({"type": "response.output_audio_transcript.delta", **base, "delta": text})
+        audio = base64.b64encode(bytes(48 * ms)).decode()
+        await conn.send({"type": "response.output_audio.delta", **base, "delta": audio})
+        await conn.send({"type": "response.output_audio.done", **base})
+        return item
+
+    return say
+
+
+async def test_a_transfer_says_its_message_then_transfers_once_it_was_heard(write_graph):
+    doc = load_graph(write_graph(CONTROLLED))
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        creates = conn.server.of("response.create")
+        if len(creates) == 1:
+            return [conn.call("transfer_to_person", {"summary": "Wants a refund for order 7."})]
+        rid = await conn.created()
+        item = await _speaking("Connecting you with a colleague now.", 300)(conn, rid)
+        await conn.done(rid, [item])
+        return None
+
+    ref: list[Session] = []
+    line = RecordingLine(ref)
+    async with WireServer(model) as server, Session(doc, url=server.url, api_key="k", line=line) as session:
+        ref.append(session)
+        seen, task = _collect(session.subscribe())
+        await session.send_text("I want a person")
+        await _until(lambda: any(isinstance(e, ev.CallEnded) for e in seen), 10)
+    await task
+    said = server.of("response.create")[1]
+    assert said["response"]["tool_choice"] == "none"
+    assert "Connecting you with a colleague now." in said["response"]["instructions"]
+    assert line.done == [("transfer", "+15550100", "Wants a refund for order 7.", "after playback")]
+    assert ev.CallTransferred("greeter", "+15550100", "Wants a refund for order 7.") in seen
+    assert ev.CallEnded("transferred") in seen
+    assert json.loads(_outputs(server)[0]["output"]) == {"status": "transferring"}
+
+
+async def test_end_call_hangs_up_after_the_goodbye_and_dtmf_needs_a_line(write_graph):
+    doc = load_graph(write_graph(CONTROLLED))
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        creates = len(conn.server.of("response.create"))
+        if creates == 1:
+            return [conn.call("press", {"digits": "12#"})]
+        if creates == 2:
+            return [conn.call("goodbye", {"reason": "done"})]
+        rid = await conn.created()
+        item = await _speaking("Goodbye!", 200)(conn, rid)
+        await conn.done(rid, [item])
+        return None
+
+    async with WireServer(model) as server, Session(doc, url=server.url, api_key="k") as session:  # no line
+        seen, task = _collect(session.subscribe())
+        await session.send_text("press 12# then bye")
+        await _until(lambda: any(isinstance(e, ev.CallEnded) for e in seen), 10)
+    await task
+    outputs = [json.loads(o["output"]) for o in _outputs(server)]
+    assert outputs[0] == {"error": "this call has no phone line to send digits on."}
+    assert outputs[1] == {"status": "ending the call"}
+    assert ev.CallEnded("hangup") in seen
+    assert not any(isinstance(e, ev.DtmfSent) for e in seen)
+    ended = next(i for i, e in enumerate(seen) if isinstance(e, ev.CallEnded))
+    assert any(isinstance(e, ev.TranscriptDelta) and e.delta == "Goodbye!" for e in seen[:ended])

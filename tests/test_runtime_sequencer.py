@@ -134,3 +134,13 @@ def test_stray_done_changes_nothing(seq):
 def test_transitions_are_checked(seq):
     with pytest.raises(SequencerError, match="idle -> idle"):
         seq.restored(turn_open=False)  # only an offline session is restored
+
+
+def test_a_request_with_a_body_carries_it_to_the_create_that_goes_out(seq):
+    seq.request()
+    seq.created("r1")
+    assert seq.request({"instructions": "Say goodbye."}) is None
+    assert seq.done() == {"type": "response.create", "event_id": "ev2", "response": {"instructions": "Say goodbye."}}
+    seq.created("r2")
+    seq.done()
+    assert "response" not in seq.request()  # used once

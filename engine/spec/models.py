@@ -246,7 +246,64 @@ class McpServer(Strict):
     headers: dict[str, str | EnvValue] = Field(default_factory=dict)
 
 
-TOOL_KINDS = ("run", "returns", "http", "escalate", "mcp")
+#: Where a call can be transferred: an E.164 number or a SIP / tel URI.
+TRANSFER_TARGET = re.compile(r"^(\+[1-9][0-9]{6,14}|(sips?|tel):\S+)$")
+
+
+class Transfer(Strict):
+    """Hand the call to a person: the caller hears `message`, then the call is referred (SIP) or
+    redirected (Twilio) to `to`; the model writes a summary for the person as the tool's argument."""
+
+    to: str = Field(description="an E.164 number (+15550100) or a sip:/tel: URI; Jinja2 over the context")
+    message: str | None = Field(None, description="said to the caller before the transfer")
+
+    @model_validator(mode="after")
+    def _a_phone_address(self) -> Transfer:
+        if "{{" not in self.to and not TRANSFER_TARGET.match(self.to):
+            raise ValueError(f"'to' must be an E.164 number (+15550100) or a sip:/sips:/tel: URI, not {self.to!r}")
+        return self
+
+
+class EndCall(Strict):
+    """Hang up once the goodbye (the model's, or `message`) has finished playing."""
+
+    message: str | None = Field(None, description="said to the caller before hanging up")
+
+
+class Dtmf(Strict):
+    """Send touch-tone digits on the call (where the line can); the model gives them unless fixed here."""
+
+    digits: str | None = Field(None, pattern=r"^[0-9*#A-Dw]{1,64}$", description="fixed digits (w: a pause)")
+
+
+#: Tools the session carries out on the call itself (not in the toolbox).
+CALL_CONTROL_KINDS = ("transfer", "end_call", "dtmf")
+_CALL_CONTROL_PARAMETERS: dict[str, dict[str, Any]] = {
+    "transfer": {
+        "type": "object",
+        "properties": {"summary": {"type": "string", "description": "what the person taking the call should know"}},
+        "required": ["summary"],
+        "additionalProperties": False,
+    },
+    "end_call": {
+        "type": "object",
+        "properties": {"reason": {"type": "string", "description": "why the call ends, in a few words"}},
+        "additionalProperties": False,
+    },
+    "dtmf": {
+        "type": "object",
+        "properties": {"digits": {"type": "string", "pattern": "^[0-9*#A-Dw]{1,64}$", "description": "the digits"}},
+        "required": ["digits"],
+        "additionalProperties": False,
+    },
+}
+_CALL_CONTROL_DESCRIPTIONS = {
+    "transfer": "Transfer the caller to a person. Give a short summary of the call for them.",
+    "end_call": "End the call, once the caller has nothing more to ask and you have said goodbye.",
+    "dtmf": "Send touch-tone digits on the line (for an automated menu on the other side).",
+}
+
+TOOL_KINDS = ("run", "returns", "http", "escalate", "mcp", *CALL_CONTROL_KINDS)
 GUARDRAIL_KINDS = ("classify", "regex", "keywords", "run")
 
 
@@ -258,6 +315,9 @@ class Tool(Strict):
     http: HttpCall | None = None
     escalate: Escalation | None = None
     mcp: McpServer | None = None
+    transfer: Transfer | None = None
+    end_call: EndCall | None = None
+    dtmf: Dtmf | None = None
     needs_approval: bool = False
     timeout: Duration | None = None
     on_timeout: str | None = Field(None, description="the output the model gets when the tool times out")
@@ -269,6 +329,16 @@ class Tool(Strict):
         given = [k for k in TOOL_KINDS if k in self.model_fields_set]
         if len(given) != 1:
             raise ValueError(f"a tool has exactly one of {', '.join(TOOL_KINDS)}; got {', '.join(given) or 'none'}")
+        kind = given[0]
+        if kind in CALL_CONTROL_KINDS:
+            # Their arguments are the engine's to define: what the call needs, nothing the author must write.
+            if "parameters" not in self.model_fields_set:
+                parameters = _CALL_CONTROL_PARAMETERS[kind]
+                if kind == "dtmf" and self.dtmf is not None and self.dtmf.digits:
+                    parameters = {"type": "object", "properties": {}, "additionalProperties": False}
+                self.parameters = parameters
+            if not self.description:
+                self.description = _CALL_CONTROL_DESCRIPTIONS[kind]
         return self
 
     @property
