@@ -1,7 +1,7 @@
 """Stage 2 of the pipeline: the networkx graph of a document, its lints, and its drawings."""
 
 from .build import build_graph, effective_voice, model_id, state_id
-from .lints import NAME_PATTERN, lint_graph
+from .lints import NAME_PATTERN, lint_graph, lint_models, named_models
 from .render import FORMATS, GraphvizError, GraphvizMissing, render, render_svg
 
 __all__ = [
@@ -12,7 +12,9 @@ __all__ = [
     "build_graph",
     "effective_voice",
     "lint_graph",
+    "lint_models",
     "model_id",
+    "named_models",
     "render",
     "render_svg",
     "state_id",

@@ -78,7 +78,7 @@ JsonSchema = dict[str, Any]
 
 
 class Transcription(Strict):
-    model: str = "gpt-4o-mini-transcribe"
+    model: str = "gpt-transcribe"
     language: str | None = None
     prompt: str | None = None
 
@@ -314,7 +314,12 @@ class Guardrail(Strict):
 class GraphSpec(Strict):
     graph: str = Field(description="the scenario's name")
     description: str = ""
-    model: str = Field("gpt-realtime", description="the realtime model of the session")
+    model: str = Field("gpt-realtime-2.1", description="the realtime model of the session")
+    provider: Literal["openai", "azure", "custom"] = Field(
+        "openai",
+        description="who serves the models: `openai` (names checked against the openai package), `azure` "
+        "(deployment names) or `custom` (a compatible server); only `openai` warns about unknown model names",
+    )
     session: Session = Field(default_factory=Session)
     context: dict[str, Any] = Field(default_factory=dict, description="initial session context")
     start: str
