@@ -345,3 +345,54 @@ def lint_models(doc: Document, *, provider: str | None = None, today: date | Non
                 message += "; set `provider: azure` or `custom` for deployment names"
             findings.append(doc.finding("W708", message, loc))
     return sorted(dict.fromkeys(findings), key=Finding.sort_key)
+
+
+def lint_transcription(doc: Document) -> list[Finding]:
+    """W709: a transcription setting its model does not take, per the openai types' docstrings
+    (keywords and languages: gpt-transcribe and gpt-live-transcribe; delay: gpt-realtime-whisper;
+    no prompt with gpt-realtime-whisper). Skipped for deployment names (`provider` other than openai)."""
+    from engine.protocol import lifecycle
+
+    if doc.spec.provider != "openai":
+        return []
+    try:
+        support = lifecycle.transcription_support()
+    except (LookupError, OSError, StopIteration):
+        return []
+    spec = doc.spec
+    graph_at: Loc = ("session", "audio", "input", "transcription")
+    graph_written = _transcription(spec.session)
+    findings = []
+    for agent_id, agent in spec.agents.items():
+        own = _transcription(agent.session)
+        if "transcription" in own and own["transcription"] is None:
+            continue  # transcription turned off for this agent
+        merged = {**graph_written.get("transcription", {}), **(own.get("transcription") or {})}
+        if not merged:
+            continue
+        model = merged.get("model") or "gpt-transcribe"
+        for name in sorted(set(merged) & set(support)):
+            if merged[name] is None or support[name].allows(model):
+                continue
+            rule = support[name]
+            takes = f"only {', '.join(sorted(rule.only))} take it" if rule.only is not None else "it is refused there"
+            whose = "" if name in (own.get("transcription") or {}) else f" (agent '{agent_id}' inherits it)"
+            message = f"transcription model '{model}' does not take '{name}' ({takes}){whose}"
+            at = ("agents", agent_id, "session", "audio", "input", "transcription") if not whose else graph_at
+            findings.append(doc.finding("W709", message, (*at, name), key=True))
+    return findings
+
+
+def _transcription(session: object) -> dict[str, dict | None]:
+    """`{"transcription": <what the author wrote>}` of a session's audio input, or {} when not written."""
+    audio = getattr(session, "audio", None)
+    given = audio.input if audio is not None else None
+    if given is None or "transcription" not in given.model_fields_set:
+        return {}
+    t = given.transcription
+    return {"transcription": None if t is None else t.model_dump(exclude_unset=True)}
+
+
+def lint_api(doc: Document) -> list[Finding]:
+    """The API lints that need the openai package's facts: model lifecycle and what models take."""
+    return sorted(dict.fromkeys([*lint_models(doc), *lint_transcription(doc)]), key=Finding.sort_key)

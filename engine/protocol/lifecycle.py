@@ -174,3 +174,42 @@ def _literals(node: ast.AST | None) -> list[str]:
                 if isinstance(const, ast.Constant) and isinstance(const.value, str):
                     out.append(const.value)
     return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class Support:
+    """Which models a setting works with, per its docstring: `only` these (None: any), never `never`."""
+
+    only: frozenset[str] | None = None
+    never: frozenset[str] = frozenset()
+
+    def allows(self, model: str) -> bool:
+        return (self.only is None or model in self.only) and model not in self.never
+
+
+@functools.cache
+def transcription_support() -> dict[str, Support]:
+    """Transcription setting -> the models its `AudioTranscription` docstring says it works with.
+
+    Reads sentences such as "Supported by `gpt-transcribe` and `gpt-live-transcribe`", "Only
+    supported with `gpt-realtime-whisper`" and "Prompt is not supported with `gpt-realtime-whisper`".
+    """
+    path = _package_dir() / "types" / "realtime" / "audio_transcription.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AudioTranscription")
+    out: dict[str, Support] = {}
+    for i, node in enumerate(cls.body):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)) or node.target.id == "model":
+            continue
+        following = cls.body[i + 1] if i + 1 < len(cls.body) else None
+        if not (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)):
+            continue
+        doc = " ".join(str(following.value.value).split())
+        only = re.search(r"(?:Only supported with|Supported by) ((?:`[^`]+`(?:,? (?:and|or) |, )?)+)", doc)
+        never = re.search(r"not supported with ((?:`[^`]+`(?:,? (?:and|or) |, )?)+)", doc)
+        if only or never:
+            out[node.target.id] = Support(
+                frozenset(re.findall(r"`([^`]+)`", only.group(1))) if only else None,
+                frozenset(re.findall(r"`([^`]+)`", never.group(1))) if never else frozenset(),
+            )
+    return out
