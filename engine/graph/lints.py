@@ -404,7 +404,7 @@ def _transcription(session: object) -> dict[str, dict | None]:
 
 def lint_api(doc: Document, api: str | None = None) -> list[Finding]:
     """The API lints: model lifecycle, what models take, and (for GPT-Live) what the API cannot do."""
-    found = [*lint_models(doc, api=api), *lint_transcription(doc), *lint_live(doc, api)]
+    found = [*lint_models(doc, api=api), *lint_transcription(doc), *lint_sticky_settings(doc), *lint_live(doc, api)]
     return sorted(dict.fromkeys(found), key=Finding.sort_key)
 
 
@@ -493,3 +493,33 @@ def _responses_delegation_limits(doc: Document) -> Iterator[Finding]:
                     )
                     loc = ("agents", agent_id, "states", "steps", step_id, "transitions", i, "guard")
                     yield doc.finding("E712", message, loc)
+
+
+#: Realtime settings with no documented default to undo them with at a handoff.
+_STICKY = ("reasoning", "parallel_tool_calls")
+
+
+def lint_sticky_settings(doc: Document) -> list[Finding]:
+    """W713: `reasoning` or `parallel_tool_calls` set on some agents only (and not on the graph's
+    session): an agent that sets none keeps the previous agent's after a handoff, so what it runs
+    with depends on the path the call took. Not for GPT-Live, where they are the backend's."""
+    spec = doc.spec
+    if spec.api == "live":
+        return []
+    findings = []
+    for name in _STICKY:
+        if name in spec.session.model_fields_set:
+            continue
+        setters = [a for a, agent in spec.agents.items() if agent.session and name in agent.session.model_fields_set]
+        if not setters:
+            continue
+        for agent_id in spec.agents:
+            if agent_id in setters:
+                continue
+            message = (
+                f"agent '{agent_id}' sets no {name}, so after a handoff it keeps the one of "
+                f"'{setters[0]}'{' and others' if len(setters) > 1 else ''}; set {name} on the graph's session "
+                "or on every agent"
+            )
+            findings.append(doc.finding("W713", message, ("agents", agent_id), key=True))
+    return findings
