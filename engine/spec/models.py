@@ -78,8 +78,17 @@ JsonSchema = dict[str, Any]
 
 
 class Transcription(Strict):
-    model: str = "gpt-4o-mini-transcribe"
-    language: str | None = None
+    model: str = "gpt-transcribe"
+    language: str | None = Field(None, description="the input's language (ISO-639-1, such as `en`)")
+    languages: list[str] | None = Field(
+        None, description="the languages the input may be in (ISO-639-1); gpt-transcribe and gpt-live-transcribe"
+    )
+    keywords: list[str] | None = Field(
+        None, description="words or phrases to guide transcription; gpt-transcribe and gpt-live-transcribe"
+    )
+    delay: Literal["minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None, description="how long to wait before emitting text (accuracy vs latency); gpt-realtime-whisper only"
+    )
     prompt: str | None = None
 
 
@@ -139,6 +148,27 @@ class PromptRef(Strict):
     variables: dict[str, str] | None = None
 
 
+class Reasoning(Strict):
+    effort: Literal["minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None, description="reasoning effort of reasoning Realtime models (such as gpt-realtime-2)"
+    )
+
+
+class TokenLimits(Strict):
+    post_instructions: StrictInt | None = Field(
+        None, ge=1, description="tokens allowed after the instructions (tools included) before truncating"
+    )
+
+
+class RetentionRatio(Strict):
+    type: Literal["retention_ratio"]
+    retention_ratio: StrictFloat = Field(ge=0, le=1, description="the fraction of the conversation kept")
+    token_limits: TokenLimits | None = None
+
+
+Truncation = Literal["auto", "disabled"] | RetentionRatio
+
+
 class FunctionChoice(Strict):
     type: Literal["function"]
     name: str
@@ -151,6 +181,15 @@ class Session(Strict):
     audio: Audio | None = None
     tool_choice: Literal["auto", "none", "required"] | FunctionChoice | None = None
     max_output_tokens: Annotated[StrictInt, Field(ge=1, le=4096)] | Literal["inf"] | None = None
+    reasoning: Reasoning | None = None
+    parallel_tool_calls: bool | None = Field(None, description="whether the model may call tools in parallel")
+    truncation: Truncation | None = Field(
+        None,
+        description="what happens when the conversation outgrows the context: auto, disabled, or a retention ratio",
+    )
+    include: list[Literal["item.input_audio_transcription.logprobs"]] | None = Field(
+        None, description="additional fields in server events"
+    )
     tracing: Literal["auto"] | Tracing | None = None
     prompt: PromptRef | None = None
     extra: dict[str, Any] | None = Field(None, description="merged last into the session object, as is")
@@ -378,14 +417,58 @@ class Guardrail(Strict):
         return next(k for k in GUARDRAIL_KINDS if getattr(self, k) is not None)
 
 
+# --- GPT-Live -------------------------------------------------------------------------------------
+
+
+class LiveReasoning(Strict):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["concise", "detailed", "auto"] | None = None
+
+
+class LiveBackend(Strict):
+    """The text model that does the work of each agent when GPT-Live delegates (its Responses settings)."""
+
+    model: str = Field("gpt-5.5", description="the Responses model that runs each agent's instructions and tools")
+    reasoning: LiveReasoning | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    max_output_tokens: StrictInt | None = Field(None, ge=1)
+    parallel_tool_calls: bool | None = None
+
+
+class Live(Strict):
+    """GPT-Live settings (`api: live`): the model, who does delegated work, and the backend."""
+
+    model: str = Field("gpt-live-1.1", description="the GPT-Live model")
+    delegation: Literal["client", "responses"] = Field(
+        "client",
+        description="`client`: the engine runs each agent (guards, states, escalations); "
+        "`responses`: OpenAI runs a Responses backend swapped at each handoff",
+    )
+    acknowledgement_delay_ms: StrictInt | None = Field(
+        None, ge=0, description="how long GPT-Live waits before a spoken acknowledgement of a delegation"
+    )
+    instructions: str | None = Field(
+        None, description="the frontend persona (Jinja2 over the context); default: built from the graph"
+    )
+    backend: LiveBackend = Field(default_factory=LiveBackend)
+    store: bool | None = Field(None, description="store the session for forking and recording download")
+
+
 # --- the graph -----------------------------------------------------------------------------------
 
 
 class GraphSpec(Strict):
     graph: str = Field(description="the scenario's name")
     description: str = ""
-    model: str = Field("gpt-realtime", description="the realtime model of the session")
+    model: str = Field("gpt-realtime-2.1", description="the realtime model of the session")
+    provider: Literal["openai", "azure", "custom"] = Field(
+        "openai",
+        description="who serves the models: `openai` (names checked against the openai package), `azure` "
+        "(deployment names) or `custom` (a compatible server); only `openai` warns about unknown model names",
+    )
     session: Session = Field(default_factory=Session)
+    api: Literal["realtime", "live"] = Field("realtime", description="the voice API: Realtime or GPT-Live")
+    live: Live = Field(default_factory=Live, description="GPT-Live settings, used with `api: live`")
     context: dict[str, Any] = Field(default_factory=dict, description="initial session context")
     start: str
     agents: dict[str, Agent] = Field(min_length=1)
