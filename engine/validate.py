@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from .spec import Document, Finding, Mapping, SpecError, did_you_mean, load_document, load_yaml
 from .spec.document import Loc, schema_findings
+from .spec.files import read_confined
 from .spec.references import check_references, check_script
 from .spec.script import ConversationTest, ConversationTestFile
 
@@ -164,7 +165,7 @@ def _check_templates(doc: Document) -> list[Finding]:
     findings = []
     for source, loc, file, tool in _template_sources(doc):
         if file is not None:
-            source = file.read_text(encoding="utf-8")
+            source = read_confined(doc.dir, str(file.relative_to(doc.dir)), doc.root)
         known, checked = _known_variables(doc, tool=tool), CHECKED_MAPPINGS
         if tool is not None and _args_are_known(doc.spec.tools[tool].parameters):
             checked = (*CHECKED_MAPPINGS, "args")

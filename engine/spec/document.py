@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .files import resolve_root
 from .findings import Finding, SpecError, did_you_mean
 from .loader import Mapping, Sequence, display_path, load_yaml
 from .models import GUARDRAIL_KINDS, TOOL_KINDS, GraphSpec
@@ -28,6 +29,11 @@ class Document:
     @property
     def dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def root(self) -> Path:
+        """The folder every file the graph names must lie in: its folder, or the one its `root:` names."""
+        return resolve_root(self.dir, self.spec.root)
 
     @property
     def file(self) -> str:

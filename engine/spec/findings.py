@@ -22,6 +22,7 @@ CODES: dict[str, str] = {
     "E103": "include cycle",
     "E104": "duplicate key in a mapping",
     "E105": "file not found or unreadable",
+    "E106": "a named file is outside the graph's folder (or its `root:`), not a regular file, or too large",
     # 2xx: schema
     "E201": "unknown key",
     "E202": "wrong type or invalid value",

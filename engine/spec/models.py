@@ -315,6 +315,9 @@ class GraphSpec(Strict):
     graph: str = Field(description="the scenario's name")
     description: str = ""
     model: str = Field("gpt-realtime", description="the realtime model of the session")
+    root: str | None = Field(
+        None, description="the folder (relative to this file, such as '..') files named here must lie in"
+    )
     session: Session = Field(default_factory=Session)
     context: dict[str, Any] = Field(default_factory=dict, description="initial session context")
     start: str
