@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "E402": "undefined template variable",
     "E403": "template reaches what the sandbox refuses (attributes starting with '_')",
     "E404": "template fails when rendered with the graph's context",
+    "E405": "template goes beyond the sandbox's limits (value size, loop iterations, output size)",
     # 5xx: JSON Schema
     "E501": "invalid JSON Schema",
     "E502": "scripted arguments do not match the tool's schema",
