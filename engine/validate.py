@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .script_checks import check_scripts, context_keys, duplicate_names
 from .spec import Document, Finding, Mapping, SpecError, did_you_mean, load_document, load_yaml
 from .spec.document import Loc, schema_findings
 from .spec.files import read_confined
@@ -53,7 +54,8 @@ def validate_file(path: str | Path) -> Report:
         report.findings = exc.findings
         return report
     doc = report.document
-    for layer in (check_references, _check_templates, _check_callables, _check_graph, _check_payloads):
+    layers = (check_references, _check_templates, _check_callables, _check_scripts, _check_graph, _check_payloads)
+    for layer in layers:
         try:
             found = layer(doc)
         except RecursionError:  # a value nested deeper than any check can follow
@@ -98,9 +100,20 @@ def load_tests_file(graph: Document, path: Path, raw: object) -> list[tuple[Conv
         raise SpecError(schema_findings(raw, exc, ConversationTestFile)) from None
     located = Document(graph.spec, raw, path.resolve())
     findings = [f for i, test in enumerate(parsed.tests) for f in check_script(located, test, ("tests", i))]
+    if not findings:
+        scripts = [(test, ("tests", i)) for i, test in enumerate(parsed.tests)]
+        findings = check_scripts(located, scripts, context_keys=context_keys(graph))
+        taken = {f"{t.name}": _where_test(graph, i) for i, t in enumerate(graph.spec.tests)}
+        names = [(test.name, ("tests", i, "name")) for i, test in enumerate(parsed.tests)]
+        findings += duplicate_names(located, names, taken)
     if findings:
         raise SpecError(findings)
     return [(test, located) for test in parsed.tests]
+
+
+def _where_test(doc: Document, index: int) -> str:
+    first = doc.finding("E311", "", ("tests", index, "name"))
+    return f"{first.file}:{first.line}"
 
 
 def _validate_tests_file(report: Report) -> Report:
@@ -122,6 +135,30 @@ def _missing_graph(path: Path, graph: Path, raw: object) -> Finding:
     if mark is None:
         return Finding("E105", message + " (name it with `graph:`)", _display(path), 1, 1)
     return Finding("E105", message, mark.file, mark.line, mark.col)
+
+
+# --- scripts and authoring --------------------------------------------------------------------------
+
+
+def _check_scripts(doc: Document) -> list[Finding]:
+    """Demo and tests played against the graph (E308, E309, E310, E503, E311), context typos, bare agents."""
+    scripts = [(doc.spec.demo, ("demo",))] if doc.spec.demo else []
+    scripts += [(test, ("tests", i)) for i, test in enumerate(doc.spec.tests)]
+    findings = check_scripts(doc, scripts, context_keys=context_keys(doc))
+    findings += duplicate_names(doc, [(t.name, ("tests", i, "name")) for i, t in enumerate(doc.spec.tests)], {})
+    for name, tool in doc.spec.tools.items():
+        for key in tool.sets or {}:
+            hint = did_you_mean(str(key), [str(k) for k in doc.spec.context])
+            if key not in doc.spec.context and hint:
+                message = f"tool '{name}' sets context key '{key}', which the graph's `context:` does not define{hint}"
+                findings.append(doc.finding("E310", message, ("tools", name, "sets", key), key=True))
+    prompt = doc.spec.session.prompt is not None
+    for agent_id, agent in doc.spec.agents.items():
+        own = agent.session is not None and agent.session.prompt is not None
+        if agent.instructions is None and agent.instructions_file is None and not (prompt or own):
+            message = f"agent '{agent_id}' has no instructions (`instructions:` or `instructions_file:`)"
+            findings.append(doc.finding("W312", message, ("agents", agent_id), key=True))
+    return findings
 
 
 # --- templates --------------------------------------------------------------------------------------

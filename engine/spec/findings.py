@@ -36,6 +36,11 @@ CODES: dict[str, str] = {
     "E305": "instructions file not found",
     "E306": "python callable cannot be imported",
     "E307": "python callable parameters do not match the declared schema",
+    "E308": "a scripted step the session of its moment refuses (a tool not offered, a handoff or transition refused)",
+    "E309": "unknown guardrail category",
+    "E310": "context key that nothing defines or sets",
+    "E311": "duplicate test name",
+    "W312": "agent without instructions",
     # 4xx: templates
     "E401": "template syntax error",
     "E402": "undefined template variable",
@@ -45,6 +50,7 @@ CODES: dict[str, str] = {
     # 5xx: JSON Schema
     "E501": "invalid JSON Schema",
     "E502": "scripted arguments do not match the tool's schema",
+    "E503": "scripted escalation answer does not match the escalation's output schema",
     # 6xx: graph lints
     "W601": "agent unreachable from the start agent",
     "W602": "state unreachable from the initial state",
