@@ -25,6 +25,7 @@ from yaml.resolver import Resolver
 
 from .files import FileRefused, confined_file, display_path, resolve_root
 from .findings import Finding, SpecError
+from .yaml_errors import explain
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Mapping", "Mark", "Sequence", "display_path", "load_yaml"]
 
@@ -234,7 +235,13 @@ def _parse(text: str, path: Path, chain: tuple[Path, ...], root: Path | None) ->
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark.of(mark, loader.file) if mark else Mark(loader.file, 0, 0)
-        raise _Located("E101", _syntax_message(exc), where) from None
+        message = _syntax_message(exc)
+        if message is None:
+            message, at = explain(exc, text)
+            message = f"YAML syntax error: {message}"
+            if at is not None:
+                where = Mark(loader.file, at[0] + 1, at[1] + 1)
+        raise _Located("E101", message, where) from None
     except yaml.reader.ReaderError as exc:
         raise _Located("E101", _reader_message(exc), _offset_mark(text, exc.position, file, python=False)) from None
     except yaml.YAMLError as exc:
@@ -243,15 +250,13 @@ def _parse(text: str, path: Path, chain: tuple[Path, ...], root: Path | None) ->
         loader.dispose()
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str | None:
+    """Our own message for an unsupported tag; None for a syntax error (`explain` words those)."""
     problem = exc.problem or ""
     if isinstance(exc, yaml.constructor.ConstructorError) and "could not determine a constructor" in problem:
         tag = problem.split("tag ", 1)[-1].replace("tag:yaml.org,2002:", "!!")
         return f"unsupported tag {tag}: graph files hold plain data, and the only tag is !include"
-    context = exc.context or ""
-    if context and exc.context_mark is not None and exc.problem_mark is not None:
-        context += f" (started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
-    return "YAML syntax error: " + "; ".join(p for p in (context, problem) if p)
+    return None
 
 
 def _reader_message(exc: yaml.reader.ReaderError) -> str:
