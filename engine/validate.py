@@ -11,7 +11,7 @@ import inspect
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,62 @@ def validate_file(path: str | Path) -> Report:
             break
     report.findings.sort(key=Finding.sort_key)
     return report
+
+
+@dataclass
+class Run:
+    """What `validate_files` checked: the files given, the sibling tests files it added, each finding once."""
+
+    given: list[Path]
+    siblings: list[Path] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def summary(self) -> str:
+        """`1 file checked (and the tests file beside it: x.tests.yaml): 0 error(s), 1 warning(s)`."""
+        files = len(self.given)
+        line = f"{files} file{'s' * (files != 1)} checked"
+        if self.siblings:
+            names = ", ".join(_display(p) for p in self.siblings)
+            plural = "s" * (len(self.siblings) != 1)
+            line += f" (and the tests file{plural} beside {'it' if files == 1 else 'them'}: {names})"
+        return f"{line}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)"
+
+
+def validate_files(paths: Iterable[str | Path]) -> Run:
+    """Validate graph and tests files together: a graph's sibling `<graph>.tests.yaml` is checked too
+    (once, whether or not it is given), and a finding that two files lead to is reported once."""
+    run = Run([Path(p) for p in paths])
+    given = {p.resolve() for p in run.given}
+    findings: list[Finding] = []
+    for path in run.given:
+        findings += validate_file(path).findings
+        sibling = None if is_tests_file(path) else sibling_tests_file(path)
+        if sibling is not None and sibling.resolve() not in given and sibling not in run.siblings:
+            run.siblings.append(sibling)
+            findings += validate_file(sibling).findings
+    run.findings = list(dict.fromkeys(findings))
+    return run
+
+
+def sibling_tests_file(graph: Path) -> Path | None:
+    """The `<graph>.tests.yaml` (or `.tests.yml`) beside a graph file that tests it, if there is one."""
+    for suffix in (".tests.yaml", ".tests.yml"):
+        candidate = graph.with_name(graph.stem + suffix)
+        if candidate.is_file():
+            try:
+                target = tests_file_graph(candidate)[0]
+            except SpecError:
+                return candidate  # its own syntax error is worth reporting
+            return candidate if target.resolve() == graph.resolve() else None
+    return None
 
 
 def load_graph(path: str | Path) -> Document:
@@ -130,10 +186,14 @@ def _validate_tests_file(report: Report) -> Report:
 
 def _missing_graph(path: Path, graph: Path, raw: object) -> Finding:
     """The graph a tests file names (or implies by its name) does not exist: say so in the tests file."""
-    message = f"the graph this tests file is for was not found: {_display(graph)}"
     mark = raw.value_marks.get("graph") if isinstance(raw, Mapping) and "graph" in raw else None
     if mark is None:
-        return Finding("E105", message + " (name it with `graph:`)", _display(path), 1, 1)
+        message = (
+            f"the graph this tests file is for was not found: looked for {_display(graph)} (its name without "
+            "`.tests`); name the graph file with `graph:`"
+        )
+        return Finding("E105", message, _display(path), 1, 1)
+    message = f"the graph this tests file is for was not found: looked for {_display(graph)} (its `graph:`)"
     return Finding("E105", message, mark.file, mark.line, mark.col)
 
 
