@@ -39,7 +39,7 @@ def test_a_graph_and_its_tests_file_report_each_finding_once(write_graph, tmp_pa
 
 
 def test_a_tests_file_for_another_graph_is_not_a_sibling(write_graph, tmp_path: Path):
-    graph, tests = _write(write_graph, tmp_path, tests="graph: other.yaml\n" + TESTS)
+    graph, _ = _write(write_graph, tmp_path, tests="graph: other.yaml\n" + TESTS)
     run = validate_files([graph])
     assert run.findings == [] and run.siblings == []
     assert run.summary() == "1 file checked: 0 error(s), 0 warning(s)"
