@@ -22,6 +22,7 @@ CODES: dict[str, str] = {
     "E103": "include cycle",
     "E104": "duplicate key in a mapping",
     "E105": "file not found or unreadable",
+    "E106": "a named file is outside the graph's folder (or its `root:`), not a regular file, or too large",
     # 2xx: schema
     "E201": "unknown key",
     "E202": "wrong type or invalid value",
@@ -35,14 +36,21 @@ CODES: dict[str, str] = {
     "E305": "instructions file not found",
     "E306": "python callable cannot be imported",
     "E307": "python callable parameters do not match the declared schema",
+    "E308": "a scripted step the session of its moment refuses (a tool not offered, a handoff or transition refused)",
+    "E309": "unknown guardrail category",
+    "E310": "context key that nothing defines or sets",
+    "E311": "duplicate test name",
+    "W312": "agent without instructions",
     # 4xx: templates
     "E401": "template syntax error",
     "E402": "undefined template variable",
     "E403": "template reaches what the sandbox refuses (attributes starting with '_')",
     "E404": "template fails when rendered with the graph's context",
+    "E405": "template goes beyond the sandbox's limits (value size, loop iterations, output size)",
     # 5xx: JSON Schema
     "E501": "invalid JSON Schema",
     "E502": "scripted arguments do not match the tool's schema",
+    "E503": "scripted escalation answer does not match the escalation's output schema",
     # 6xx: graph lints
     "W601": "agent unreachable from the start agent",
     "W602": "state unreachable from the initial state",
