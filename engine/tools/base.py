@@ -108,22 +108,23 @@ def cap_output(output: str, limit: int) -> str:
     """
     if len(output) <= limit:
         return output
-    keep = limit
-    for _ in range(8):  # each round shrinks by the overshoot; the second almost always fits
-        capped = json.dumps(
-            {
-                "truncated_output": output[:keep],
-                "note": (
-                    f"The output was {len(output):,} characters, more than the {limit:,} allowed: only the "
-                    f"first {keep:,} are shown and {len(output) - keep:,} were cut."
-                ),
-            },
-            ensure_ascii=False,
+
+    def capped(keep: int) -> str:
+        note = (
+            f"The output was {len(output):,} characters, more than the {limit:,} allowed: only the "
+            f"first {keep:,} are shown and {len(output) - keep:,} were cut."
         )
-        if len(capped) <= limit or keep == 0:
-            return capped
-        keep = max(0, keep - (len(capped) - limit))
-    return capped
+        return json.dumps({"truncated_output": output[:keep], "note": note}, ensure_ascii=False)
+
+    # The longest beginning that fits once escaped (a quote takes two characters, a control character six).
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(capped(middle)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return capped(low)
 
 
 def template_variables(args: dict[str, Any], ctx: ToolContext, graph: str) -> dict[str, Any]:

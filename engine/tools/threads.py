@@ -33,10 +33,15 @@ _PENDING, _ASSIGNED, _DONE, _DROPPED = range(4)
 class _Job:
     __slots__ = ("abandoned", "fn", "future", "loop", "state")
 
-    def __init__(self, fn: Callable[[], Any], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+    def __init__(
+        self,
+        fn: Callable[[], Any],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[tuple[Any, BaseException | None]],
+    ) -> None:
         self.fn = fn
         self.loop = loop
-        self.future = future
+        self.future = future  # of (result, error)
         self.state = _PENDING
         self.abandoned = False
 
@@ -84,15 +89,20 @@ class ToolThreads:
         Raises `RuntimeError` once the runner is shut down.
         """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        future: asyncio.Future[tuple[Any, BaseException | None]] = loop.create_future()
         context = contextvars.copy_context()
         job = _Job(lambda: context.run(fn, *args, **kwargs), loop, future)
         self._submit(job)
         try:
-            return await future
+            result, error = await future
         except BaseException:
-            self._abandon(job)  # a no-op when the call itself raised
+            self._abandon(job)
             raise
+        if error is not None:
+            # Raised here, not set on the future: the task would throw it into the awaiting coroutines,
+            # and a GeneratorExit thrown in closes them all instead of reaching whoever handles it.
+            raise error
+        return result
 
     def shutdown(self) -> None:
         """Stop taking calls and let idle threads end; waiting calls fail. Never waits for a running call."""
@@ -191,7 +201,7 @@ class ToolThreads:
 def _call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
     try:
         return fn(), None
-    except StopIteration as exc:  # a future cannot hold one
+    except StopIteration as exc:  # out of a coroutine it would turn into a return
         return None, RuntimeError(f"the tool raised StopIteration({exc})")
     except BaseException as exc:  # SystemExit, KeyboardInterrupt, ...: the awaiter decides, the thread lives on
         return None, exc
@@ -199,12 +209,8 @@ def _call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
 
 def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
     def settle() -> None:
-        if job.future.done():  # the awaiter gave up
-            return
-        if error is None:
-            job.future.set_result(result)
-        else:
-            job.future.set_exception(error)
+        if not job.future.done():  # else the awaiter gave up
+            job.future.set_result((result, error))
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: no one is waiting any more
         job.loop.call_soon_threadsafe(settle)
