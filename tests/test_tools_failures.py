@@ -345,6 +345,14 @@ async def test_an_error_output_is_capped_too(path):
     await box.aclose()
 
 
+async def test_an_argument_error_quoting_huge_arguments_is_capped(path):
+    box = Toolbox(load_document(path), max_output_chars=1000)
+    outcome = await box.execute("big", json.dumps({"n": "x" * 50000}), ctx())
+    assert not outcome.ok and len(outcome.output) <= 1000
+    assert "Invalid arguments for 'big'" in strict_json(outcome.output)["truncated_output"]
+    await box.aclose()
+
+
 def test_a_cap_too_small_for_the_note_is_refused(path):
     with pytest.raises(ValueError, match="max_output_chars must be at least 500"):
         Toolbox(load_document(path), max_output_chars=10)
@@ -373,3 +381,35 @@ def _python(script: str) -> subprocess.CompletedProcess[str]:
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the process did not end: {exc}")
+
+
+EXITING = """\
+graph: exiting
+start: desk
+agents:
+  desk:
+    instructions: You help.
+    tools: [leave]
+tools:
+  leave:
+    description: Leave.
+    run: leaving:leave
+demo:
+  turns:
+    - user: check the warehouse
+      model: [{call: leave}, {say: Sorry about that.}]
+"""
+
+
+def test_engine_run_survives_a_tool_calling_sys_exit(write_graph):
+    graph = write_graph(EXITING, **{"leaving.py": "import sys\n\ndef leave():\n    sys.exit(3)\n"})
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "run", str(graph)], capture_output=True, text=True, env=env, timeout=60
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the process did not end: {exc}")
+    assert done.returncode == 0, done.stderr
+    assert "tool leave raised SystemExit: 3" in done.stderr
+    assert "Sorry about that." in done.stdout

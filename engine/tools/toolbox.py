@@ -117,7 +117,13 @@ class Toolbox:
             raise KeyError(f"unknown tool '{name}'{did_you_mean(name, self._tools)}") from None
 
     async def execute(self, name: str, arguments: str, ctx: ToolContext) -> ToolOutcome:
-        """Run tool `name` with `arguments` (the model's JSON text) and apply its `sets` on success."""
+        """Run tool `name` with `arguments` (the model's JSON text) and apply its `sets` on success.
+
+        Never raises, except `CancelledError` when the calling task is cancelled.
+        """
+        return self._finish(await self._execute(name, arguments, ctx))
+
+    async def _execute(self, name: str, arguments: str, ctx: ToolContext) -> ToolOutcome:
         tool = self._tools.get(name)
         if tool is None:
             available = ", ".join(self._tools) or "none"
@@ -156,27 +162,27 @@ class Toolbox:
             output = to_json(result)
         except TimeoutError as exc:
             if not scope.expired():  # the tool's own timeout (a socket, a lock), not ours
-                return self._finish(self._crashed(name, exc, before, ctx, steps))
-            return self._finish(self._timed_out(name, tool, timeout, before, ctx, steps, self._blocked(name, timer)))
+                return self._crashed(name, exc, before, ctx, steps)
+            return self._timed_out(name, tool, timeout, before, ctx, steps, self._blocked(name, timer))
         except ToolError as exc:
             outcome = failure(str(exc), steps=steps)
             outcome.context_updates = _changes(before, ctx.context)
-            return self._finish(outcome)
+            return outcome
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError) and _cancelling():
                 raise  # our own task is being cancelled (the session closes): not the tool's doing
-            return self._finish(self._crashed(name, exc, before, ctx, steps))
+            return self._crashed(name, exc, before, ctx, steps)
 
         blocked = self._blocked(name, timer)
         if blocked is not None and loop.time() - started > timeout:
             # The loop could not fire the timeout while the tool held it: late all the same.
-            return self._finish(self._timed_out(name, tool, timeout, before, ctx, steps, blocked))
+            return self._timed_out(name, tool, timeout, before, ctx, steps, blocked)
         for key, value in (tool.sets or {}).items():
             ctx.context[key] = copy.deepcopy(value)
         outcome = ToolOutcome(output, ok=True, context_updates=_changes(before, ctx.context), steps=steps)
         if blocked is not None:
             outcome.warning = f"Tool '{name}' {blocked}."
-        return self._finish(outcome)
+        return outcome
 
     async def aclose(self) -> None:
         """Close the HTTP client the toolbox made and stop its threads, without waiting for hung calls.
