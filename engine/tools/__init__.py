@@ -6,9 +6,9 @@ serves every session of a graph. `httpx` and `openai` load on first use.
 """
 
 from .base import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_TIMEOUT, ToolContext, ToolError, ToolOutcome
+from .credentials import secret_values
 from .python import CallableError, check_signature, resolve_callable
 from .responses import ResponsesClient, ResponsesError
-from .secrets import secret_values
 from .threads import DEFAULT_MAX_THREADS, ToolThreads
 from .toolbox import Toolbox
 

@@ -35,10 +35,10 @@ from .base import (
     schema_errors,
     to_json,
 )
+from .credentials import secret_values
 from .escalate import run_escalation
 from .http import run_http
 from .python import CallableError, StepTimer, resolve_callable, run_python, takes_context
-from .secrets import secret_values
 from .static import run_static
 from .threads import DEFAULT_MAX_THREADS, ToolThreads
 
