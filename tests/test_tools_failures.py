@@ -37,6 +37,7 @@ tools:
   wait_async: {run: "funcs:wait_async"}
   block_long: {run: "funcs:block_long", timeout: 50ms}
   block_brief: {run: "funcs:block_brief", timeout: 10s}
+  swallow: {run: "funcs:swallow", timeout: 50ms, sets: {done: true}}
   big: {run: "funcs:big", parameters: {type: object, properties: {text: {type: string}, n: {type: integer}}}}
   huge_error: {run: "funcs:huge_error"}
   nonfinite: {run: "funcs:nonfinite"}
@@ -118,6 +119,13 @@ async def block_brief():
     time.sleep(0.15)
     await asyncio.sleep(0)
     return "fine"
+
+
+async def swallow():
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        return "finished anyway"
 
 
 def big(text="x", n=20000):
@@ -295,6 +303,16 @@ async def test_an_async_tool_blocking_within_its_timeout_succeeds_with_a_warning
     assert outcome.ok and outcome.output == '"fine"'
     assert outcome.warning is not None and outcome.warning.startswith("Tool 'block_brief' blocked the event loop for")
     assert any("block_brief blocked the event loop" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_async_tool_swallowing_its_timeout_is_still_timed_out(box):
+    c = ctx()
+    outcome = await box.execute("swallow", "{}", c)
+    assert (
+        error_of(outcome)
+        == "Tool 'swallow' did not finish within 0.05 seconds. Tell the user it is not available right now."
+    )
+    assert "done" not in c.context
 
 
 async def test_a_well_behaved_async_tool_has_no_warning(box, caplog):

@@ -174,6 +174,8 @@ class Toolbox:
             return self._crashed(name, exc, before, ctx, steps)
 
         blocked = self._blocked(name, timer)
+        if scope.expired():  # the tool swallowed our cancellation and returned: late all the same
+            return self._timed_out(name, tool, timeout, before, ctx, steps, blocked)
         if blocked is not None and loop.time() - started > timeout:
             # The loop could not fire the timeout while the tool held it: late all the same.
             return self._timed_out(name, tool, timeout, before, ctx, steps, blocked)
