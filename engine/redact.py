@@ -9,8 +9,13 @@ from collections.abc import Iterable, Mapping
 AUTH_HEADERS = frozenset({"authorization", "api-key"})
 #: Headers never sent to another origin on a redirect, nor shown: credentials by name, compared lowercased.
 SECRET_HEADERS = AUTH_HEADERS | {"proxy-authorization", "x-api-key", "cookie", "set-cookie"}
-# Names that say "credential" in any vendor's spelling: X-Auth-Token, X-Goog-Api-Key, X-Session-Id, ...
-_SECRET_NAME = re.compile(r"auth|token|secret|passw|api[-_]?key|session|cookie|signature|credential", re.IGNORECASE)
+# Names with a word that says "credential", in any vendor's spelling: X-Auth-Token, X-Goog-Api-Key,
+# X-Amz-Security-Token, X-Session, ... (whole words: X-Author is not one).
+_SECRET_NAME = re.compile(
+    r"(?:^|[-_])(?:auth|authorization|token|secret|password|passwd|key|apikey|session|cookie|signature|credentials?)"
+    r"(?:$|[-_])",
+    re.IGNORECASE,
+)
 #: Shorter secrets are not replaced inside text: with a key of "k", every letter k would go.
 MIN_SECRET_LENGTH = 8
 

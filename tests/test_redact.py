@@ -106,12 +106,25 @@ def test_secrets_can_be_added_later_and_short_ones_are_ignored():
 
 @pytest.mark.parametrize(
     "name",
-    ["Authorization", "api-key", "X-Api-Key", "Cookie", "Proxy-Authorization", "X-Auth-Token", "X-Goog-Api-Key"],
+    [
+        "Authorization",
+        "api-key",
+        "X-Api-Key",
+        "Cookie",
+        "Proxy-Authorization",
+        "X-Auth-Token",
+        "X-Goog-Api-Key",
+        "X-Amz-Security-Token",
+        "X-Session",
+        "X_Secret",
+    ],
 )
 def test_credential_header_names(name):
     assert is_secret_header(name) and is_secret_header(name.upper())
 
 
-@pytest.mark.parametrize("name", ["Content-Type", "Accept", "X-Region", "User-Agent", "X-Request-Id"])
+@pytest.mark.parametrize(
+    "name", ["Content-Type", "Accept", "X-Region", "User-Agent", "X-Request-Id", "X-Author", "X-Keyboard-Layout"]
+)
 def test_ordinary_header_names(name):
     assert not is_secret_header(name)

@@ -7,6 +7,7 @@ serves every session of a graph. `httpx` and `openai` load on first use.
 
 from .base import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_TIMEOUT, ToolContext, ToolError, ToolOutcome
 from .credentials import secret_values
+from .http import shared_client
 from .python import CallableError, check_signature, resolve_callable
 from .responses import ResponsesClient, ResponsesError
 from .threads import DEFAULT_MAX_THREADS, ToolThreads
@@ -27,4 +28,5 @@ __all__ = [
     "check_signature",
     "resolve_callable",
     "secret_values",
+    "shared_client",
 ]

@@ -33,6 +33,16 @@ _URL_ARGS = re.compile(r"\bargs\s*(?:\.\s*(\w+)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _EXCERPT = 300
 
 
+def shared_client(**options: Any) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` fit to serve many sessions: it keeps no cookies (a cookie one session's
+    call got would go along with every other session's calls). `options` go to the client."""
+    from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+    import httpx
+
+    return httpx.AsyncClient(cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])), **options)
+
+
 def resolve_headers(
     headers: Mapping[str, str | EnvValue], *, tool: str, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:

@@ -37,7 +37,7 @@ from .base import (
 )
 from .credentials import secret_values
 from .escalate import run_escalation
-from .http import run_http
+from .http import run_http, shared_client
 from .python import CallableError, StepTimer, resolve_callable, run_python, takes_context
 from .static import run_static
 from .threads import DEFAULT_MAX_THREADS, ToolThreads
@@ -58,7 +58,9 @@ class Toolbox:
     """Executes the tools of `doc`, for any number of sessions at once.
 
     Python callables are resolved here: a bad one raises `CallableError` listing every problem.
-    `http_client` is used (and left open) instead of a client of the toolbox's own; sync tools run on
+    `http_client` is used (and left open) instead of a client of the toolbox's own: make it with
+    `shared_client()`, which keeps no cookies (redirects are followed by the toolbox, whatever the
+    client's `follow_redirects`). Sync tools run on
     at most `max_threads` threads at once (timed-out calls do not count); an output above
     `max_output_chars` characters is cut with a note to the model. Secret header values of the graph
     (`secret_values`, read from the environment now) are scrubbed from every output. Close with `aclose()`.
@@ -229,10 +231,7 @@ class Toolbox:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            import httpx
-
-            # No cookie jar: a cookie one call's server sets must not go along with another session's calls.
-            self._http = httpx.AsyncClient(cookies=_no_cookies())
+            self._http = shared_client()
         return self._http
 
     def _escalation_instructions(self, name: str, tool: Tool) -> str | None:
@@ -321,9 +320,3 @@ def _cancelling() -> bool:
     """Whether the running task has been asked to stop (its cancellation, not one a tool raised)."""
     task = asyncio.current_task()
     return task is None or task.cancelling() > 0
-
-
-def _no_cookies() -> Any:
-    from http.cookiejar import CookieJar, DefaultCookiePolicy
-
-    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
