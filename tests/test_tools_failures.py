@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 from engine.spec import load_document
-from engine.tools import Toolbox, ToolContext
+from engine.tools import Toolbox, ToolContext, resolve_callable
 
 GRAPH = """\
 graph: failures
@@ -156,8 +156,8 @@ async def box(path):
 
 
 def _module(toolbox: Toolbox):
-    fn, _ = toolbox._callables["hang"]
-    return sys.modules[fn.__module__]
+    """The tools' module (loaded once per process: the toolbox's callables live in it)."""
+    return sys.modules[resolve_callable(toolbox.doc.dir, "funcs:hang").__module__]
 
 
 def ctx() -> ToolContext:
@@ -218,7 +218,7 @@ def test_a_tool_calling_sys_exit_does_not_end_the_process(path):
     script = f"""
         import asyncio, json
         from engine.spec import load_document
-        from engine.tools import Toolbox, ToolContext
+        from engine.tools import Toolbox, ToolContext, resolve_callable
 
         async def main():
             box = Toolbox(load_document({str(path)!r}))
@@ -259,7 +259,7 @@ def test_exit_does_not_wait_for_a_hung_tool(path):
     script = f"""
         import asyncio
         from engine.spec import load_document
-        from engine.tools import Toolbox, ToolContext
+        from engine.tools import Toolbox, ToolContext, resolve_callable
 
         async def main():
             box = Toolbox(load_document({str(path)!r}))
