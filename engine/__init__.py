@@ -10,12 +10,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .spec import Document, Finding, SpecError
+from .errors import (
+    CompileError,
+    ConnectFailed,
+    ConnectionLost,
+    EngineError,
+    SessionClosed,
+    SpecError,
+    TemplateRenderError,
+    ToolError,
+    TransportClosed,
+)
 
 if TYPE_CHECKING:
     from .runtime import Session
+    from .spec import Document, Finding
 
-__all__ = ["Document", "Finding", "Session", "SpecError", "load"]
+__all__ = [
+    "CompileError",
+    "ConnectFailed",
+    "ConnectionLost",
+    "Document",
+    "EngineError",
+    "Finding",
+    "Session",
+    "SessionClosed",
+    "SpecError",
+    "TemplateRenderError",
+    "ToolError",
+    "TransportClosed",
+    "__version__",
+    "load",
+]
 
 
 def load(path: str) -> Document:
@@ -26,9 +52,21 @@ def load(path: str) -> Document:
 
 
 def __getattr__(name: str) -> Any:
-    # The runtime pulls in websockets and openai: import it only when asked for.
+    # Imported only when asked for: the spec pulls in pydantic and yaml, the runtime websockets and
+    # openai, and `import engine` (which every `engine` command does) must stay cheap.
     if name == "Session":
         from .runtime import Session
 
         return Session
-    raise AttributeError(name)
+    if name in ("Document", "Finding"):
+        from . import spec
+
+        return getattr(spec, name)
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("realtime-agent-engine")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
