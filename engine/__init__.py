@@ -6,9 +6,7 @@ async with engine.Session(graph) as session:
     async for event in session: ...
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from .errors import (
     CompileError,
@@ -22,7 +20,7 @@ from .errors import (
     TransportClosed,
 )
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .runtime import Session
     from .spec import Document, Finding
 
@@ -44,14 +42,14 @@ __all__ = [
 ]
 
 
-def load(path: str) -> Document:
-    """Load and fully validate a graph file; raise `SpecError` listing every error."""
+def load(path: str) -> "Document":
+    """Load and fully validate a graph file; raise `SpecError` listing every error (as located findings)."""
     from .validate import load_graph
 
     return load_graph(path)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # Imported only when asked for: the spec pulls in pydantic and yaml, the runtime websockets and
     # openai, and `import engine` (which every `engine` command does) must stay cheap.
     if name == "Session":
