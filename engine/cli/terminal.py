@@ -50,7 +50,11 @@ class SecretFilter:
         self._out.write(text[: len(text) - held])
 
     def flush(self) -> None:
-        """Write what is held back (the end of the text is not a secret after all) and flush the stream."""
+        """Flush the stream; what is held back stays held (it may still become a secret)."""
+        self._out.flush()
+
+    def release(self) -> None:
+        """Write what is held back (no more text follows: it was no secret) and flush the stream."""
         if self._pending:
             self._out.write(self._pending)
             self._pending = ""
@@ -114,7 +118,7 @@ class Printer:
         with logs.line_breaker(self.end_line):  # a log record never lands in the middle of a reply
             async for event in self._session:
                 self.show(event)
-        self._out.flush()
+        self._out.release()
 
     def end_line(self) -> None:
         """End the open line (a streaming reply or a prompt), so that what follows starts a line."""
