@@ -46,7 +46,8 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         import engine
 
-        parser.exit(message=f"engine {engine.__version__}\n")
+        sys.stdout.write(f"engine {engine.__version__}\n")
+        parser.exit()
 
 
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:

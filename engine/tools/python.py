@@ -13,7 +13,6 @@ loaded once per process (until its file changes), so tools of one module share i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import importlib.util
@@ -114,6 +113,8 @@ async def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     if inspect.iscoroutinefunction(fn) or (method is not None and inspect.iscoroutinefunction(method)):
         result = fn(*args, **kwargs)
     else:
+        import asyncio  # here: `engine validate` resolves callables and must not import asyncio
+
         result = await asyncio.to_thread(fn, *args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
@@ -179,7 +180,7 @@ def _load(base_dir: Path, path: Path, dotted: str) -> types.ModuleType:
             spec.loader.exec_module(module)
         except BaseException as exc:
             sys.modules.pop(name, None)
-            if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, asyncio.CancelledError
                 raise
             raise CallableError(f"cannot import {_display(path)}: {type(exc).__name__}: {exc}") from None
         finally:
