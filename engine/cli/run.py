@@ -52,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
 async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str]) -> int:
     import asyncio
 
+    from ..runtime import events as ev
     from ..runtime import replay
     from ..sim import Simulator
     from .terminal import Printer, new_session
@@ -70,7 +71,14 @@ async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str])
         if session is None:
             return EXIT_FAIL
         # The simulator's refusals of the script come back as server errors: reported once, below, as the script's.
-        printer = Printer(session, secrets=secrets, hidden=lambda e: any(s.code == e.code for s in sim.script_errors))
+        def refused(error: ev.Error) -> bool:
+            return any(s.code == error.code for s in sim.script_errors)
+
+        def blamed(tool: str) -> str | None:
+            at_fault = any(s.tool == tool for s in sim.script_errors)
+            return "failed: the demo is at fault (see below)" if at_fault else None
+
+        printer = Printer(session, secrets=secrets, hidden=refused, blamed=blamed)
         async with session:
             printing = asyncio.create_task(printer.run())
             await replay(session, demo)

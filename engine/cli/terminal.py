@@ -93,7 +93,8 @@ class Printer:
 
     With `asks`, this frontend answers approvals itself: a request is shown with its prompt (in event
     order, after what came before it), and `answered()` completes the prompt line. `secrets` are
-    never written; `hidden` tells errors not to show (the CLI reports the simulator's refusals itself).
+    never written; `hidden` tells errors not to show (the CLI reports the simulator's refusals itself),
+    and `blamed(tool)` what really made a tool fail, when the failure's own words would mislead.
     """
 
     def __init__(
@@ -104,11 +105,13 @@ class Printer:
         asks: bool = False,
         secrets: Iterable[str] = (),
         hidden: Callable[[ev.Error], bool] | None = None,
+        blamed: Callable[[str], str | None] | None = None,
     ) -> None:
         self._session = session
         self._out = SecretFilter(out, secrets)
         self._asks = asks
         self._hidden = hidden
+        self._blamed = blamed
         self._streaming: str | None = None  # item id of the reply being streamed on the open line
         self._prompting: str | None = None  # call id of the approval prompt open on the line
         self._prompted: set[str] = set()  # prompts shown and not yet answered
@@ -172,7 +175,9 @@ class Printer:
             case ev.ToolEnd(tool=tool, output=output, ok=ok, steps=steps):
                 for step in steps if isinstance(steps, list | tuple) else [steps]:
                     self._line(f"    ↳ {_step(step)}")
-                self._line(f"  {'✓' if ok else '✗'} {t(tool)} → {short(t(output), 300)}")
+                cause = self._blamed(t(tool)) if self._blamed is not None and not ok else None
+                shown = short(t(output), 300) if cause is None else cause
+                self._line(f"  {'✓' if ok else '✗'} {t(tool)} → {shown}")
             case ev.ApprovalRequested():
                 self._approval(event)
             case ev.GuardrailTripped(guardrail=name, category=category, rationale=rationale):
