@@ -33,6 +33,7 @@ COMMANDS: dict[str, Command] = {
     "graph": Command("engine.cli.graph", "draw the handoff graph"),
     "run": Command("engine.cli.run", "run a graph live, or replay its demo on the simulator without a key"),
     "test": Command("engine.cli.test", "run conversation tests (offline on the simulator, or --live)"),
+    "init": Command("engine.cli.init", "create a project: a graph, its prompt, a python tool module and tests"),
     "schema": Command("engine.cli.schema", "print the JSON Schema of the graph file"),
 }
 
