@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {
     "validate": Command("engine.cli.validate", "check graph files; report file:line:col findings"),
     "compile": Command("engine.cli.compile", "print the session.update an agent sends"),
     "graph": Command("engine.cli.graph", "draw the handoff graph"),
+    "inspect": Command("engine.cli.inspect", "list agents, states, tools, handoffs and what each state offers"),
     "run": Command("engine.cli.run", "run a graph live, or replay its demo on the simulator without a key"),
     "test": Command("engine.cli.test", "run conversation tests (offline on the simulator, or --live)"),
     "init": Command("engine.cli.init", "create a project: a graph, its prompt, a python tool module and tests"),
