@@ -15,10 +15,8 @@ from engine.validate import load_graph
 def test_inspect_shows_agents_states_tools_handoffs_and_offers(capsys):
     assert main(["inspect", str(GRAPHS / "retail.yaml")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert (
-        lines[0]
-        == "customer-service-retail (" + str(GRAPHS / "retail.yaml") + "): model gpt-realtime, starts at authentication"
-    )
+    assert lines[0].startswith("customer-service-retail (")
+    assert lines[0].endswith("retail.yaml): model gpt-realtime, starts at authentication")
     assert "agents (4):" in lines and "tools (9):" in lines
     assert any(
         line.split()
