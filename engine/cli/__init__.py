@@ -34,6 +34,7 @@ COMMANDS: dict[str, Command] = {
     "inspect": Command("engine.cli.inspect", "list agents, states, tools, handoffs and what each state offers"),
     "run": Command("engine.cli.run", "run a graph live, or replay its demo on the simulator without a key"),
     "test": Command("engine.cli.test", "run conversation tests (offline on the simulator, or --live)"),
+    "replay": Command("engine.cli.replay", "render a recorded events file (run --events) in the terminal"),
     "init": Command("engine.cli.init", "create a project: a graph, its prompt, a python tool module and tests"),
     "schema": Command("engine.cli.schema", "print the JSON Schema of the graph file"),
 }
