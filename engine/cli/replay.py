@@ -144,6 +144,8 @@ class Replay:
             total = usage.get("total_tokens")
             if isinstance(total, int):
                 self._stats.tokens += total
+        elif kind == "error" and _dict(event.get("error")).get("code") == "response_cancel_not_active":
+            yield "    (the reply had already ended: nothing to cancel)"  # a cancel crossing the reply's end: harmless
         elif kind == "error":
             self._stats.errors += 1
             raw = event.get("error")
