@@ -49,12 +49,12 @@ tools:
   decide:
     description: Decide.
     escalate:
-      model: o4-mini
+      model: gpt-5.5
       instructions: Decide.
       tools: [lookup]
       output: {type: object, properties: {ok: {type: boolean}}, required: [ok]}
 guardrails:
-  moderation: {classify: {model: gpt-4o-mini, categories: {OFFENSIVE: rude things}}}
+  moderation: {classify: {model: gpt-5.4-mini, categories: {OFFENSIVE: rude things}}}
 """
 
 

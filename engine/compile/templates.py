@@ -23,6 +23,7 @@ from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, TemplateS
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.errors import TemplateRenderError as TemplateRenderError  # defined with every engine error
 from engine.spec import did_you_mean
 
 from .limits import MAX_OUTPUT, Budget, LimitedSandbox, TemplateLimitError, check_limits
@@ -48,14 +49,6 @@ class TemplateProblem:
     line: int
     message: str
     code: Literal["E401", "E402", "E403", "E405"]
-
-
-class TemplateRenderError(Exception):
-    """A template failed while rendering; the message names the template and, when known, the line."""
-
-    def __init__(self, name: str, line: int | None, message: str) -> None:
-        self.name, self.line = name, line
-        super().__init__(f"{name}:{line}: {message}" if line else f"{name}: {message}")
 
 
 # --- rendering ---------------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ class Simulator:
             self,
             ws,
             request,
-            model=model or "gpt-realtime",
+            model=model or "gpt-realtime-2.1",
             call_id=call_id,
             session_overrides=self._ephemeral.get(key or ""),
         )
@@ -323,7 +323,9 @@ class Simulator:
         err = check_session(config)
         if err is not None:
             return web.json_response({"error": err}, status=400)
-        session = merge_session(default_session(config.get("model") or "gpt-realtime", self._ids.new("sess")), config)
+        session = merge_session(
+            default_session(config.get("model") or "gpt-realtime-2.1", self._ids.new("sess")), config
+        )
         seconds = ((body or {}).get("expires_after") or {}).get("seconds", 600)
         value = self._ids.new("ek")
         self._ephemeral[value] = config

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from engine.errors import SpecError as SpecError  # defined with every engine error; imported from here too
+
 Severity = Literal["error", "warning"]
 
 #: Every code the engine emits, with a one-line meaning (shown in the README and `--format json`).
@@ -104,14 +106,6 @@ class Finding:
 def _escape(text: str) -> str:
     """GitHub workflow-command escaping (properties also escape `:` and `,`)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-class SpecError(Exception):
-    """Raised when a graph cannot be loaded; carries every finding that stopped it."""
-
-    def __init__(self, findings: Iterable[Finding]) -> None:
-        self.findings = sorted(findings, key=Finding.sort_key)
-        super().__init__("\n".join(f.format() for f in self.findings))
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

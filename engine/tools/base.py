@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import ToolError as ToolError  # defined with every engine error; imported from here too
+
 if TYPE_CHECKING:
     from .responses import ResponsesClient
 
@@ -46,10 +48,6 @@ class ToolOutcome:
     context_updates: dict[str, Any] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     warning: str | None = None
-
-
-class ToolError(Exception):
-    """An expected failure of a tool; its message is written for the model and is safe to show it."""
 
 
 def failure(message: str, *, steps: list[dict[str, Any]] | None = None) -> ToolOutcome:

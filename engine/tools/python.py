@@ -13,7 +13,6 @@ loaded once per process (until its file changes), so tools of one module share i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import importlib.util
@@ -24,12 +23,14 @@ import time
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.spec import did_you_mean
 
 from .base import ToolContext
-from .threads import ToolThreads
+
+if TYPE_CHECKING:
+    from .threads import ToolThreads  # imports asyncio, which `engine validate` does without
 
 #: The keyword-only parameter through which a callable receives the live session context.
 CONTEXT_PARAMETER = "context"
@@ -183,6 +184,8 @@ async def _invoke(
     elif threads is not None:
         result = await threads.run(fn, *args, **kwargs)
     else:
+        import asyncio  # here: `engine validate` resolves callables and must not import asyncio
+
         result = await asyncio.to_thread(fn, *args, **kwargs)
     if inspect.iscoroutine(result) and timer is not None:
         result = await timer.wrap(result)
@@ -244,8 +247,11 @@ def _load(base_dir: Path, path: Path, dotted: str) -> types.ModuleType:
             spec.loader.exec_module(module)
         except BaseException as exc:
             sys.modules.pop(name, None)
-            if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
-                raise  # the user's Ctrl-C or our own cancellation; a module's sys.exit() is its bug
+            # The user's Ctrl-C or our own cancellation propagate; a module's sys.exit() is its bug. (asyncio
+            # is looked up, not imported: `engine validate` resolves callables without an event loop.)
+            aio = sys.modules.get("asyncio")
+            if isinstance(exc, KeyboardInterrupt) or (aio is not None and isinstance(exc, aio.CancelledError)):
+                raise
             raise CallableError(f"cannot import {_display(path)}: {type(exc).__name__}: {exc}") from None
         finally:
             _remove_path(str(base_dir))
