@@ -52,6 +52,12 @@ log = logging.getLogger("engine.tools")
 BLOCKING_STEP = 0.1
 #: The smallest output cap: room for the note saying what was cut.
 MIN_OUTPUT_CHARS = 500
+#: Characters of a tool's exception message in its log line (the model gets up to the output cap).
+LOG_DETAIL = 500
+
+
+class ToolCrashed(Exception):
+    """Stands for a tool's exception in debug logs: its traceback, with the message scrubbed of secrets."""
 
 
 class Toolbox:
@@ -261,7 +267,7 @@ class Toolbox:
         return outcome
 
     def _blocked(self, name: str, timer: StepTimer | None) -> str | None:
-        """ "blocked the event loop for X s" when an async tool did (and a warning in the log), else None."""
+        """The note "blocked the event loop for X s" when an async tool did (and a warning in the log), else None."""
         if timer is None or timer.longest < BLOCKING_STEP:
             return None
         log.warning(
@@ -295,8 +301,9 @@ class Toolbox:
     ) -> ToolOutcome:
         detail = self.redact(_describe(exc))
         # One line for the operator; the traceback only when debugging (a tool's bug, not ours).
-        log.warning("tool %s raised %s", name, detail)
-        log.debug("traceback of tool %s", name, exc_info=exc)
+        log.warning("tool %s raised %s", name, detail if len(detail) <= LOG_DETAIL else detail[:LOG_DETAIL] + "…")
+        # The tool's frames, under its message scrubbed (the exception's own text may quote a secret).
+        log.debug("traceback of tool %s", name, exc_info=ToolCrashed(detail).with_traceback(exc.__traceback__))
         outcome = failure(f"Tool '{name}' failed: {detail}", steps=steps)
         outcome.context_updates = _changes(before, ctx.context)
         return outcome
@@ -311,7 +318,7 @@ def _describe(exc: BaseException) -> str:
     """`Type: message`, or the type alone when there is no message (or it cannot be had)."""
     try:
         text = str(exc)
-    except Exception:  # a tool's exception whose __str__ fails
+    except BaseException:  # a tool's exception whose __str__ fails
         text = ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
