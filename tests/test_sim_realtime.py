@@ -374,7 +374,12 @@ async def test_session_update_merges_and_echoes_the_full_session() -> None:
         assert session["model"] == "gpt-realtime-mini" and session["instructions"] == "You are Snowy."
         assert session["audio"]["output"]["voice"] == "marin"
         assert session["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}  # kept
-        assert session["audio"]["input"]["turn_detection"] == {"type": "semantic_vad", "eagerness": "low"}
+        assert session["audio"]["input"]["turn_detection"] == {
+            "type": "semantic_vad",
+            "eagerness": "low",
+            "create_response": True,
+            "interrupt_response": True,
+        }
         assert [t["name"] for t in session["tools"]] == ["lookup_order", "transfer_to_returns"]
 
         session = await client.configure(tools=[TRANSFER], audio={"input": {"format": {"type": "audio/pcmu"}}})
@@ -384,6 +389,54 @@ async def test_session_update_merges_and_echoes_the_full_session() -> None:
         await client.close()
     for event in sim.sent:
         assert_valid(event)
+
+
+def _shape(value: Any) -> Any:
+    """The keys of a session, recursively (values aside): what a client can read from it."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+async def test_session_updated_reports_the_full_effective_session_like_session_created() -> None:
+    config = {
+        "type": "realtime",
+        "instructions": "Agent B.",
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcm"},
+                "turn_detection": {"type": "server_vad", "silence_duration_ms": 800},
+            },
+            "output": {"voice": "marin"},
+        },
+    }
+    async with Simulator() as sim:
+        client = await Client.open(sim)
+        updated = await client.configure(**{k: v for k, v in config.items() if k != "type"})
+        await client.close()
+        openai = AsyncOpenAI(api_key="sk", base_url=sim.http_base)
+        secret = (await openai.realtime.client_secrets.with_raw_response.create(session=config)).http_response.json()
+        async with websockets.connect(
+            sim.url + "?model=gpt-realtime", additional_headers={"Authorization": f"Bearer {secret['value']}"}
+        ) as ws:
+            created = json.loads(await ws.recv())["session"]
+    vad = updated["audio"]["input"]["turn_detection"]
+    assert vad == {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 800,
+        "idle_timeout_ms": None,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    assert updated["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    server_owned = ("id", "expires_at")
+    assert {k: v for k, v in updated.items() if k not in server_owned} == {
+        k: v for k, v in created.items() if k not in server_owned
+    }
+    assert _shape(updated) == _shape(created)
+    RealtimeSessionCreateResponse.model_validate(updated)
 
 
 async def test_voice_change_after_audio_is_refused() -> None:

@@ -132,3 +132,24 @@ def test_session_merge_is_deep_but_replaces_tools_and_formats() -> None:
 def test_client_events_are_checked_against_the_ga_types(event: dict, code: str | None) -> None:
     error = check_client_event(event)
     assert (error or {}).get("code") == code, error
+
+
+def test_connection_uses_only_the_simulator_public_surface() -> None:
+    import ast
+    from pathlib import Path
+
+    import engine.sim
+
+    folder = Path(engine.sim.__file__).parent
+    reached = []
+    for path in folder.glob("*.py"):
+        if path.name == "server.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            # `self.sim._x` / `sim._x`: another module's object, reached through its private name
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                owner = node.value
+                name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", None)
+                if name in ("sim", "server", "simulator"):
+                    reached.append(f"{path.name}:{node.lineno}: {name}.{node.attr}")
+    assert reached == []

@@ -24,7 +24,7 @@ from engine.spec.models import handoff_tool_name
 from engine.spec.script import TRANSITION_TOOL, Call, Say, SupervisorAnswer, SupervisorCall, Transition
 
 from . import audio
-from .cursor import Action, ScriptError
+from .cursor import Played
 from .session import (
     bytes_per_ms,
     default_session,
@@ -59,8 +59,7 @@ class _Response:
     cancel_reason: str | None = None  # client_cancelled | turn_detected
     error: dict[str, Any] | None = None
     audio_ms: int = 0
-    origin: tuple[int, int] = (0, 0)  # cursor position of the first action played
-    after: tuple[int, int] = (0, 0)  # cursor position once the actions were taken
+    played: Played = field(default_factory=lambda: Played([], (0, 0), (0, 0)))
     finished: int = 0  # actions whose output items were completed
 
 
@@ -79,10 +78,10 @@ class RealtimeConnection:
         self.ws = ws
         self.request = request
         self.call_id = call_id
-        self.session = default_session(model, sim._ids.new("sess"))
+        self.session = default_session(model, sim.new_id("sess"))
         if session_overrides:
             self.session = merge_session(self.session, session_overrides)
-        self.conversation_id = sim._ids.new("conv")
+        self.conversation_id = sim.new_id("conv")
         self.items: list[dict[str, Any]] = []
         self.closed = False
         self._audio_ms: dict[str, int] = {}  # assistant item id -> audio sent for it
@@ -100,14 +99,14 @@ class RealtimeConnection:
         """Send one server event (recorded in `sim.sent`); False once the socket is gone."""
         if self.closed or self.ws.closed:
             return False
-        text = json.dumps({"event_id": self.sim._ids.new("event"), **event}, ensure_ascii=False)
+        text = json.dumps({"event_id": self.sim.new_id("event"), **event}, ensure_ascii=False)
         async with self._lock:
             try:
                 await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 self.closed = True
                 return False
-            self.sim._note_sent(text)
+            self.sim.record_sent(text)
         await asyncio.sleep(0)  # let client events (cancel, truncate) interleave with a stream
         return True
 
@@ -154,7 +153,7 @@ class RealtimeConnection:
         except ValueError as exc:
             await self.error(api_error(f"The event is not valid JSON: {exc}.", "invalid_json"))
             return
-        self.sim._note_received(event)
+        self.sim.record_received(event)
         err = check_client_event(event)
         if err is not None:
             await self.error(err, event)
@@ -191,7 +190,7 @@ class RealtimeConnection:
 
     async def _on_conversation_item_create(self, event: dict[str, Any]) -> None:
         item = copy.deepcopy(event["item"])
-        item.setdefault("id", self.sim._ids.new("item"))
+        item.setdefault("id", self.sim.new_id("item"))
         item["object"] = "realtime.item"
         item.setdefault("status", "completed")
         if self._index(item["id"]) is not None:
@@ -219,16 +218,8 @@ class RealtimeConnection:
         self.items.insert(index, item)
         await self.send({"type": "conversation.item.added", "previous_item_id": self._previous_id(index), "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": self._previous_id(index), "item": item})
-        if item["type"] == "message" and item.get("role") == "user" and item["id"] not in self.sim._user_items:
-            # A message with an id seen before is a client restoring its history after a reconnect.
-            self.sim._user_items.add(item["id"])
-            self._user_turn(_user_text(item))
-
-    def _user_turn(self, text: str | None) -> str | None:
-        expected, mismatch = self.sim._cursor.on_user_message(text)
-        if mismatch is not None:
-            self.sim.mismatches.append(mismatch)
-        return expected
+        if item["type"] == "message" and item.get("role") == "user":
+            self.sim.user_turn(_user_text(item), item["id"])
 
     async def _on_conversation_item_delete(self, event: dict[str, Any]) -> None:
         index = self._index(event["item_id"])
@@ -300,7 +291,7 @@ class RealtimeConnection:
             await self.error(api_error(msg, "input_audio_buffer_commit_empty"), event)
             return
         self._input_bytes = 0
-        item_id = self.sim._ids.new("item")
+        item_id = self.sim.new_id("item")
         previous = self.items[-1]["id"] if self.items else None
         await self.send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
         item = {
@@ -315,7 +306,7 @@ class RealtimeConnection:
         await self.send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
         # The words of synthetic audio are unknown: the user turn is the script's next one.
-        expected = self._user_turn(None)
+        expected = self.sim.user_turn(None)
         if transcription(self.session):
             item["content"][0]["transcript"] = expected or ""
             await self.send(
@@ -360,25 +351,21 @@ class RealtimeConnection:
             return
         params = event.get("response") or {}  # instructions, tool_choice...: accepted and ignored
         response = _Response(
-            id=self.sim._ids.new("resp"),
+            id=self.sim.new_id("resp"),
             modalities=list(params.get("output_modalities") or output_modalities(self.session)),
             metadata=params.get("metadata"),
             tools=params.get("tools"),
             out_of_band=params.get("conversation") == "none",
             max_output_tokens=params.get("max_output_tokens", self.session.get("max_output_tokens", "inf")),
         )
-        response.origin = self.sim._cursor.position
-        actions = self.sim._cursor.next_response()
-        if actions:
-            response.origin = (self.sim._cursor.turn, self.sim._cursor.action - len(actions))
-        response.after = self.sim._cursor.position
+        response.played = self.sim.take_actions()
         self._active = response
         self._last_response_id = response.id
-        self._task = asyncio.create_task(self._play(response, actions))
+        self._task = asyncio.create_task(self._play(response))
 
     async def interrupt(self, audio_start_ms: int | None) -> str:
         """Barge-in: speech started; with VAD `interrupt_response` (the default) the response is cancelled."""
-        item_id = self.sim._ids.new("item")
+        item_id = self.sim.new_id("item")
         start = self._input_total_ms if audio_start_ms is None else audio_start_ms
         await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start, "item_id": item_id})
         vad = turn_detection(self.session)
@@ -389,9 +376,9 @@ class RealtimeConnection:
     def _stopped(self, response: _Response) -> bool:
         return response.cancel_reason is not None or self.closed
 
-    async def _play(self, response: _Response, actions: list[Action]) -> None:
+    async def _play(self, response: _Response) -> None:
         await self.send({"type": "response.created", "response": self._response_object(response, "in_progress")})
-        for action in actions:
+        for action in response.played.actions:
             if self._stopped(response):
                 break
             if isinstance(action, Say):
@@ -418,14 +405,13 @@ class RealtimeConnection:
             f"The script calls tool '{name}', which the current session does not offer "
             f"(offered tools: {', '.join(offered) or 'none'}); the model cannot call it."
         )
-        self.sim.script_errors.append(ScriptError("scripted_tool_not_offered", msg, name, self.sim._cursor.turn))
+        self.sim.refuse("scripted_tool_not_offered", msg, name)
         response.error = api_error(msg, "scripted_tool_not_offered")
         await self.error(response.error)
 
     def _give_back(self, response: _Response) -> None:
         """A response cut by the connection going away leaves its unfinished actions to be played."""
-        turn, action = response.origin
-        self.sim._cursor.rewind((turn, action + response.finished), response.after)
+        self.sim.give_back(response.played, response.finished)
 
     async def _finish(self, response: _Response) -> None:
         if self.closed:
@@ -469,7 +455,7 @@ class RealtimeConnection:
             await self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
 
     async def _stream_message(self, response: _Response, text: str) -> None:
-        item_id = self.sim._ids.new("item")
+        item_id = self.sim.new_id("item")
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -537,7 +523,7 @@ class RealtimeConnection:
         args: dict[str, Any],
         supervisor: list[SupervisorCall | SupervisorAnswer] | None,
     ) -> None:
-        item_id, call_id = self.sim._ids.new("item"), self.sim._ids.new("call")
+        item_id, call_id = self.sim.new_id("item"), self.sim.new_id("call")
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -560,7 +546,7 @@ class RealtimeConnection:
         item["arguments"] = sent
         await self._close_item(response, item, output_index)
         if supervisor and not self._stopped(response):
-            self.sim._responses.queue(name, list(supervisor))
+            self.sim.queue_supervisor(name, list(supervisor))
 
     def _response_object(
         self,
