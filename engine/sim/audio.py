@@ -43,3 +43,8 @@ def transcript_deltas(text: str, words_per_delta: int = WORDS_PER_DELTA) -> list
 
 def argument_deltas(arguments: str, size: int = 12) -> list[str]:
     return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
+
+
+def unscripted_transcript(ms: float) -> str:
+    """What the simulator transcribes for speech the script has no user turn for."""
+    return f"[unscripted speech, {ms / 1000:.1f} s: the script has no user turn for it]"

@@ -31,6 +31,7 @@ from .realtime import RealtimeConnection
 from .responses import ResponsesModel
 from .session import default_session, merge_session
 from .validation import check_session
+from .voice import SpeechMode
 
 if TYPE_CHECKING:
     from engine.spec.script import SupervisorStep
@@ -63,6 +64,7 @@ class Simulator:
         script: Script | None = None,
         *,
         realtime_pacing: bool = False,
+        speech: SpeechMode = "auto",
         port: int = 0,
         host: str = "127.0.0.1",
         require_key: str | None = None,
@@ -70,7 +72,10 @@ class Simulator:
     ) -> None:
         self.script = script
         self.record = record  # False keeps `received`/`sent` empty (long benchmarks); wait_for needs it
+        # Audio deltas at the rate they play (barge-in timing is real) rather than as fast as possible.
         self.realtime_pacing = realtime_pacing
+        # How the model sounds: "auto" (espeak-ng when installed, else a speech-like tone), "espeak", "tone".
+        self.speech: SpeechMode = speech
         self.allow_unoffered = False  # tests of hallucinated tools: play calls the session does not offer
         self.require_key = require_key
         self.host = host

@@ -131,8 +131,8 @@ def bytes_per_ms(fmt: dict[str, Any]) -> int:
     return _BYTES_PER_MS.get(fmt.get("type", "audio/pcm"), 48)
 
 
-def input_bytes_per_ms(session: dict[str, Any]) -> int:
-    return bytes_per_ms(_format(session, "input"))
+def input_format(session: dict[str, Any]) -> dict[str, Any]:
+    return _format(session, "input")
 
 
 def turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
