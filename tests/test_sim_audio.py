@@ -288,6 +288,29 @@ async def test_realtime_pacing_streams_audio_at_the_rate_it_plays() -> None:
     assert arrivals[-1][0] - first_at >= (sent_ms - 100) / 1000 - 0.03
 
 
+async def test_each_transcript_delta_comes_with_the_audio_that_speaks_it() -> None:
+    async with Simulator(script({"user": "hi", "model": [{"say": GREETING}, {"say": ""}]})) as sim:
+        client = await Client.open(sim)
+        await client.say("hi")
+        events = await client.respond()
+        await client.close()
+    spoken = speak(GREETING, PCM16)
+    audio_ms, chars, checked = 0.0, 0, 0
+    first, second = (item["id"] for item in events[-1]["response"]["output"])
+    for event in events:
+        if event.get("item_id") != first:
+            continue
+        if event["type"] == "response.output_audio.delta":
+            audio_ms += len(base64.b64decode(event["delta"])) / 48
+        elif event["type"] == "response.output_audio_transcript.delta":
+            # sent once the audio before its first word has gone out, and no later than the next chunk
+            assert spoken.ms_at(chars) <= audio_ms < spoken.ms_at(chars) + 100 or chars == 0
+            chars += len(event["delta"])
+            checked += 1
+    assert chars == len(GREETING) and checked > 3 and audio_ms == spoken.duration_ms
+    assert not [e for e in events if e.get("item_id") == second and e["type"] == "response.output_audio.delta"]
+
+
 def test_transcript_deltas_follow_the_audio_that_speaks_them() -> None:
     speech_of = speak(GREETING, PCM16)
     assert speech_of.chars_at(0) == 0 and speech_of.chars_at(speech_of.duration_ms) == len(GREETING)

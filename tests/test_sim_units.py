@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ast
-import base64
 from pathlib import Path
 
 import pytest
 
-from engine.sim.audio import argument_deltas, chunk_durations, silence_b64, transcript_deltas
+from engine.sim.audio import argument_deltas, transcript_deltas
 from engine.sim.cursor import Mismatch, ScriptCursor
 from engine.sim.session import default_session, function_tool_names, merge_session
 from engine.sim.validation import check_client_event
@@ -83,9 +82,6 @@ def test_transcript_deltas_rebuild_the_text(text: str) -> None:
 
 
 def test_audio_chunks_and_silence() -> None:
-    assert chunk_durations(250) == [100, 100, 50] and chunk_durations(0) == []
-    assert silence_b64(20, "audio/pcm", 48) == silence_b64(20, "audio/pcm", 48)
-    assert base64.b64decode(silence_b64(10, "audio/pcma", 8)) == b"\xd5" * 80
     assert "".join(argument_deltas('{"phone":"(555) 123-4567"}')) == '{"phone":"(555) 123-4567"}'
 
 

@@ -107,7 +107,7 @@ def tone(text: str, rate: int = _TONE_RATE) -> np.ndarray:
     falling about five times a second, like syllables; spaces and punctuation are short gaps.
     """
     per_char = rate * MS_PER_CHAR // 1000
-    out = np.zeros(max(len(text), 1) * per_char, dtype=np.float32)
+    out = np.zeros(len(text) * per_char, dtype=np.float32)
     for start, word in _words(text):
         n = len(word) * per_char
         t = np.arange(n, dtype=np.float64) / rate
