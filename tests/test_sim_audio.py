@@ -338,3 +338,14 @@ def test_speak_tone_mode_and_g711_chunks() -> None:
         assert all(ms <= 100 for ms in voiced.chunk_ms)
         audio = b"".join(base64.b64decode(c) for c in voiced.chunks)
         assert len(audio) == voiced.duration_ms * fmt.bytes_per_ms and level_dbfs(fmt.decode(audio)) > -35
+
+
+async def test_without_espeak_the_simulator_speaks_with_the_tone() -> None:
+    text = "Sure thing."
+    async with Simulator(script({"user": "a", "model": [{"say": text}]}), speech="tone") as sim:
+        client = await Client.open(sim)
+        await client.say("a")
+        events = await client.respond()
+        await client.close()
+    audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
+    assert audio == PCM16.encode(tone(text)) and level_dbfs(PCM16.decode(audio)) > -35

@@ -1,9 +1,15 @@
 """One websocket session of the simulated Realtime API (GA protocol).
 
-Each connection keeps its own session config and conversation items; the script cursor, ids and
-the records (`received`, `sent`, mismatches, script errors) belong to the simulator. A response
-streams in its own task so that `response.cancel`, truncation and barge-in interleave with it;
-between events it yields to the event loop, and with realtime pacing it sleeps per audio chunk.
+Each connection keeps its own session config, conversation items and input audio buffer; the
+script cursor, ids and the records (`received`, `sent`, mismatches, script errors) belong to the
+simulator, reached through its public methods. A response streams in its own task so that
+`response.cancel`, truncation and barge-in interleave with it; between events it yields to the
+event loop, and with realtime pacing it sends each audio chunk when the audio before it has played.
+
+It hears (`hearing`): appended audio is decoded in the session's input format and turn detection
+runs on the signal, with the API's events; a detected or committed utterance stands for the
+script's next user turn, which is its transcript. It speaks (`voice`): each `say` is audio in the
+session's output format, its transcript deltas sent as the audio reaches their words.
 """
 
 from __future__ import annotations
@@ -227,6 +233,7 @@ class RealtimeConnection:
         await self.send({"type": "conversation.item.added", "previous_item_id": self._previous_id(index), "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": self._previous_id(index), "item": item})
         if item["type"] == "message" and item.get("role") == "user":
+            self._cancel_idle()  # the user answered (in text)
             self.sim.user_turn(_user_text(item), item["id"])
 
     async def _on_conversation_item_delete(self, event: dict[str, Any]) -> None:
@@ -395,6 +402,12 @@ class RealtimeConnection:
         if self.closed or self._active is not None or self._input.speaking:
             return
         self._idle = None
+        try:
+            await self._idle_timeout(audio_start_ms)
+        except Exception:  # a task of its own: nothing else would see the failure
+            _log.exception("simulator failed on an idle timeout")
+
+    async def _idle_timeout(self, audio_start_ms: int) -> None:
         item_id = self.sim.new_id("item")
         event = {"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": audio_start_ms}
         await self.send({**event, "audio_end_ms": self._input.total_ms, "item_id": item_id})

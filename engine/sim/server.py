@@ -7,6 +7,10 @@ One aiohttp app on one port serves:
 - `POST /v1/realtime/client_secrets` (ephemeral keys; a key it issues is accepted afterwards and
   carries its session config into the websocket session it opens).
 
+The model hears audio (turn detection from the signal, transcripts from the script) and speaks
+(espeak-ng when installed, else a speech-like tone), paced at real time with `realtime_pacing`.
+`python -m engine.sim FILE` (`engine sim`) serves one from the command line.
+
 Any `Authorization: Bearer` / `api-key` header (or `openai-insecure-api-key.` subprotocol) is
 accepted unless `require_key` is set. Keys are never logged.
 """
