@@ -11,7 +11,18 @@ import numpy as np
 import pytest
 import soundfile
 
-from engine.io import PCM16, PCMA, PCMU, AudioFileError, AudioFormat, CallRecording, frames, paced, read_wav
+from engine.io import (
+    PCM16,
+    PCMA,
+    PCMU,
+    AudioFileError,
+    AudioFormat,
+    CallRecording,
+    frames,
+    paced,
+    read_wav,
+    stream_wav,
+)
 
 SPEECH = Path(__file__).parent / "audio" / "speech16k.wav"
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
@@ -204,3 +215,24 @@ def test_formats_from_session_and_errors(tmp_path: Path) -> None:
     call.caller(PCM16.silence(20))
     with pytest.raises(AudioFileError, match="cannot write it"):
         call.write(tmp_path / "no" / "such" / "dir.wav")
+
+
+async def test_stream_wav_sends_the_caller_paced_with_a_silent_tail_and_records_it(tmp_path: Path) -> None:
+    path = tmp_path / "caller.wav"
+    soundfile.write(path, sine(440, 0.3, 16000), 16000, subtype="PCM_16")
+    sent: list[tuple[float, bytes]] = []
+    began = time.monotonic()
+
+    async def send(frame: bytes) -> None:
+        sent.append((time.monotonic() - began, frame))
+
+    call = CallRecording(PCMU, PCM16)
+    total = await stream_wav(path, PCMU, send, speed=2.0, tail_ms=200, recording=call)
+    assert total == 500 and len(sent) == 25 and all(len(f) == 160 for _, f in sent)
+    assert sent[-1][0] >= 0.24 * 0.95  # 480 ms of audio before the last frame, at twice real time
+    assert rms(PCMU.decode(b"".join(f for _, f in sent[-10:]))) == 0  # the tail is silence
+    assert abs(call.duration - 0.5) < 0.05  # faster than real time, the caller track still holds 500 ms
+
+    with pytest.raises(AudioFileError):
+        await stream_wav(tmp_path / "missing.wav", PCMU, send)
+    assert len(sent) == 25  # nothing sent for a file that cannot be read
