@@ -349,3 +349,15 @@ async def test_without_espeak_the_simulator_speaks_with_the_tone() -> None:
         await client.close()
     audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
     assert audio == PCM16.encode(tone(text)) and level_dbfs(PCM16.decode(audio)) > -35
+
+
+@pytest.mark.parametrize("fmt", [PCM16, PCMU], ids=["pcm16", "pcmu"])
+def test_detection_does_not_depend_on_how_the_audio_is_cut(fmt: AudioFormat) -> None:
+    audio = speech(fmt)
+    vad = VadSettings.from_turn_detection({"type": "server_vad"})
+    whole = InputBuffer(fmt).append(audio, vad)
+    buffer, pieces = InputBuffer(fmt), []
+    for start in range(0, len(audio), 333):  # odd sizes: samples and windows split across appends
+        pieces += buffer.append(audio[start : start + 333], vad)
+    assert pieces == whole and [type(f) for f in whole] == [SpeechStarted, SpeechStopped]
+    assert buffer.total_ms == int(len(audio) / fmt.bytes_per_ms)

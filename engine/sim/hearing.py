@@ -117,8 +117,9 @@ class InputBuffer:
         window = self.fmt.rate * WINDOW_MS // 1000
         whole = len(samples) - len(samples) % window
         self._carry = samples[whole:]
-        if vad is None:
+        if vad is None:  # push-to-talk (or detection just turned off): no speech in progress
             self._window_start_ms += whole / self.fmt.rate * 1000
+            self.speaking, self._voiced_ms, self._silent_ms = False, 0, 0
             return []
         detections: list[Detection] = []
         blocks = samples[:whole].reshape(-1, window)
