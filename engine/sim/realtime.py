@@ -585,7 +585,8 @@ class RealtimeConnection:
 
     async def _stream_audio(self, response: _Response, where: dict[str, Any], text: str) -> str:
         fmt = AudioFormat.from_session(output_format(self.session))
-        speech = speak(text, fmt, self.sim.speech)
+        # espeak-ng runs as a subprocess: off the event loop, so other connections keep streaming
+        speech = await asyncio.to_thread(speak, text, fmt, self.sim.speech)
         self._speech[where["item_id"]] = speech
         self._audio_ms.setdefault(where["item_id"], 0)
         deltas = audio.transcript_deltas(text)
