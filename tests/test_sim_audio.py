@@ -361,3 +361,28 @@ def test_detection_does_not_depend_on_how_the_audio_is_cut(fmt: AudioFormat) -> 
         pieces += buffer.append(audio[start : start + 333], vad)
     assert pieces == whole and [type(f) for f in whole] == [SpeechStarted, SpeechStopped]
     assert buffer.total_ms == int(len(audio) / fmt.bytes_per_ms)
+
+
+async def test_the_agents_sdk_streaming_speech_gets_a_transcript_and_an_audio_reply() -> None:
+    realtime = pytest.importorskip("agents.realtime", reason="the Agents SDK (the bench extra) is not installed")
+    async with Simulator(script({"user": HELP, "model": [{"say": "Sure, which order is it?"}]})) as sim:
+        agent = realtime.RealtimeAgent(name="helper", instructions="Help.")
+        settings = {"model_name": "gpt-realtime", "input_audio_transcription": {"model": "gpt-4o-mini-transcribe"}}
+        runner = realtime.RealtimeRunner(agent, config={"model_settings": settings})
+        session = await runner.run(model_config={"api_key": "x", "url": sim.url + "?model=gpt-realtime"})
+        seen: list[str] = []
+        async with session:
+            for frame in frames(speech(), PCM16):
+                await session.send_audio(frame)
+
+            async def until_the_reply_ends() -> None:
+                async for event in session:
+                    seen.append(event.type)
+                    if event.type == "agent_end":
+                        return
+
+            await asyncio.wait_for(until_the_reply_ends(), 15)
+    kinds = types(sim.sent)
+    assert "input_audio_buffer.speech_stopped" in kinds and "audio" in seen
+    completed = sim.sent[kinds.index("conversation.item.input_audio_transcription.completed")]
+    assert completed["transcript"] == HELP and "error" not in kinds
