@@ -236,6 +236,7 @@ async def test_a_call_is_recorded_with_everything_it_did(db_url: str):
     assert supervisor["arguments"] == '{"q": "bill"}' and supervisor["output"] == "Your bill has a roaming charge."
     assert '"get_user_account_info"' in supervisor["steps"] and KEY not in supervisor["steps"]
     assert tools["call_2"]["escalation"] == 0 and tools["call_3"]["ok"] == 0
+    assert tools["call_3"]["arguments"] == '{"order": "A2"}'  # denied before it ran: the arguments it asked with
     approvals = {a["tool_call_id"]: (a["decision"], a["policy"]) for a in record["approvals"]}
     assert approvals == {"call_2": ("approved", None), "call_3": ("denied", "deny")}
     [trip] = record["guardrail_trips"]
@@ -300,6 +301,16 @@ async def test_a_stalled_database_drops_and_counts_records_without_holding_up_th
     assert 1 <= len(record["turns"]) <= 5
     assert record["dropped"] == recorder.dropped and record["end_reason"] == "completed"
     store.close()
+
+
+async def test_a_store_closed_under_a_running_call_costs_records_not_the_call(tmp_path: Path):
+    store = open_store(str(tmp_path / "calls.db"))
+    recorder = CallRecorder(store, frontend="run", graph=supervisor_graph())
+    store.close()
+    recorder.record(ev.TranscriptDelta("user", "u1", "hello", done=True))
+    recorder.end()
+    assert await recorder.flush()
+    assert recorder.dropped == 2
 
 
 # --- the recorder on a real session ------------------------------------------------------------------------

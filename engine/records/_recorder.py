@@ -133,7 +133,7 @@ class CallRecorder:
         self._seq += 1
         try:
             self._on(event, time.time(), time.monotonic())
-        except Exception as exc:  # pragma: no cover - a bug here must not end the call
+        except Exception as exc:  # a bug here must not end the call
             log.warning("call %s: recording %s failed: %s: %s", self.id, event.type, type(exc).__name__, exc)
             self._count_dropped(1)
 
@@ -169,7 +169,8 @@ class CallRecorder:
                 self._put_tool(call_id, None)
             case ev.ToolEnd(agent=agent, tool=tool, call_id=call_id):
                 if call_id not in self._tools:  # refused before it ran (not offered, or not approved)
-                    self._tools[call_id] = _ToolCall(self._seq, agent, tool, "", now, mono)
+                    arguments = self._approvals.get(call_id, {}).get("arguments", "")
+                    self._tools[call_id] = _ToolCall(self._seq, agent, tool, arguments, now, mono)
                     self._decide(call_id, "denied", now)
                 self._put_tool(call_id, (event, now, mono))
             case ev.ApprovalRequested(agent=agent, tool=tool, call_id=call_id, arguments=arguments, policy=policy):
@@ -211,7 +212,7 @@ class CallRecorder:
             return
         self._ended = True
         reason = reason or self.end_reason or (f"error: {self._fatal}" if self._fatal else "completed")
-        self._write(self._end_call, self._redact(reason))
+        self._write(self._end_call, self._redact(reason), bounded=False)  # one more, never dropped
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait (at most `timeout` seconds) until the queued writes are done; False if they are not."""
@@ -346,9 +347,10 @@ class CallRecorder:
     def _put(self, table: str, row: dict[str, Any]) -> None:
         self._write(self.store.put, table, dict(row))
 
-    def _write(self, write: Any, *args: Any) -> None:
+    def _write(self, write: Any, *args: Any, bounded: bool = True) -> None:
+        """Queue a write; dropped (and counted) when `bounded` and the store is this far behind."""
         with self._count_lock:
-            if self._pending >= self._max_pending:
+            if bounded and self._pending >= self._max_pending:
                 self.dropped += 1
                 full = True
             else:
@@ -357,7 +359,13 @@ class CallRecorder:
         if full:
             self._warn("the call store is not keeping up; dropping records")
             return
-        self._last = self.store.submit(self._guarded, write, *args)
+        try:
+            self._last = self.store.submit(self._guarded, write, *args)
+        except RuntimeError as exc:  # the store was closed under a running call
+            with self._count_lock:
+                self._pending -= 1
+                self.dropped += 1
+            self._warn(f"the call store is closed ({exc}); dropping records")
 
     def _guarded(self, write: Any, *args: Any) -> None:
         """Runs on the writer thread: one write, its failure counted, never raised."""
