@@ -313,6 +313,30 @@ async def test_a_store_closed_under_a_running_call_costs_records_not_the_call(tm
     assert recorder.dropped == 2
 
 
+async def test_concurrent_calls_share_one_store(db_url: str):
+    doc = supervisor_graph()
+
+    def call(i: int) -> list[ev.SessionEvent | float]:
+        turns: list[ev.SessionEvent | float] = [ev.AgentStart("chat_agent")]
+        for turn in range(10):
+            turns += [ev.TranscriptDelta("user", f"u{turn}", f"call {i} turn {turn}", done=True), 0.001]
+            turns += [ev.TranscriptDelta("assistant", f"a{turn}", f"reply {i}.{turn}"), ev.AudioStarted(f"a{turn}")]
+            turns += [ev.TranscriptDelta("assistant", f"a{turn}", "", done=True)]
+        return turns
+
+    with open_store(db_url) as store:
+        recorders = await asyncio.gather(
+            *(record_call(events_of(*call(i)), store, frontend="console", graph=doc, caller=str(i)) for i in range(20))
+        )
+        assert len({r.id for r in recorders}) == 20 and not any(r.dropped for r in recorders)
+        for recorder in recorders:
+            record = store.call(recorder.id)
+            i = record["caller"]
+            assert [t["text"] for t in record["turns"]][:2] == [f"call {i} turn 0", f"reply {i}.0"]
+            assert len(record["turns"]) == 20 and len(record["latencies"]) == 10
+            assert record["end_reason"] == "completed"
+
+
 # --- the recorder on a real session ------------------------------------------------------------------------
 
 APPROVAL_TOOL = """\
@@ -371,6 +395,10 @@ async def test_a_session_on_the_simulator_is_recorded(db_url: str, write_graph, 
     assert (approval["tool"], approval["policy"], approval["decision"]) == ("refund", "auto", "approved")
     assert [e["type"] for e in record["events"]] == ["handoff"]
     assert record["end_reason"] == "completed" and record["caller"] == "terminal"
+    # Each text turn sent to the agent's first audio of the reply (the simulator speaks every `say`).
+    replies = [t["item_id"] for t in record["turns"] if t["role"] == "assistant"]
+    assert [lat["item_id"] for lat in record["latencies"]] == replies
+    assert all(lat["ms"] > 0 for lat in record["latencies"])
     assert KEY not in all_text(db_url)
 
 
