@@ -251,6 +251,20 @@ async def test_a_call_is_recorded_with_everything_it_did(db_url: str):
     assert KEY not in all_text(db_url)
 
 
+async def test_each_event_is_committed_as_it_arrives(db_url: str):
+    with open_store(db_url) as store:
+        recorder = CallRecorder(store, frontend="run", graph=supervisor_graph())
+        heard: list[str] = []
+        for delta in ["Hello", " there,", " how can I help?"]:
+            recorder.record(ev.TranscriptDelta("assistant", "a1", delta))
+            assert await recorder.flush()
+            with open_store(db_url) as reader:  # another connection sees it: committed
+                [turn] = reader.call(recorder.id)["turns"]
+            heard.append(turn["text"])
+        assert heard == ["Hello", "Hello there,", "Hello there, how can I help?"]
+        assert turn["ended_at"] is None
+
+
 async def test_the_end_reason_the_frontend_gives_wins_and_a_plain_end_is_completed(tmp_path: Path):
     doc = supervisor_graph()
     with open_store(str(tmp_path / "calls.db")) as store:

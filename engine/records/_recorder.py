@@ -56,6 +56,7 @@ class _Turn:
     text: str = ""
     ended_at: float | None = None
     played_ms: int | None = None
+    queued: bool = False  # a write of this turn waits for the writer thread
 
 
 @dataclass
@@ -260,22 +261,27 @@ class CallRecorder:
         turn = self._turn(item_id, role, now)
         if role == "user":
             if not done:
-                return  # partial transcription: the completed transcript replaces it
+                return  # a partial transcription: the completed transcript replaces it
             turn.text = delta
             if not known:
                 self._caller_done = mono  # a text turn: the caller is done once it is sent
-        elif done:
-            pass
         else:
             turn.text += delta
-            if known:
-                return  # written once it begins and once it is done, not per delta
         if done:
             turn.ended_at = turn.ended_at or now
         self._put_turn(item_id)
 
     def _put_turn(self, item_id: str) -> None:
+        """Write a turn as it is now; while a write of it waits in the queue, that write takes the
+        newer text (a turn gets a write per delta when the store keeps up, fewer when it does not)."""
         turn = self._turns[item_id]
+        if turn.queued:
+            return
+        turn.queued = self._write(self._write_turn, item_id, turn)
+
+    def _write_turn(self, item_id: str, turn: _Turn) -> None:
+        """Runs on the writer thread."""
+        turn.queued = False  # from here on, a change queues a write of its own
         row = {
             "call_id": self.id,
             "item_id": item_id,
@@ -287,7 +293,7 @@ class CallRecorder:
             "text": self._redact(turn.text),
             "played_ms": turn.played_ms,
         }
-        self._put("turns", row)
+        self.store.put("turns", row)
 
     def _audio_started(self, now: float, mono: float, item_id: str) -> None:
         if item_id in self._audio_items:
@@ -347,7 +353,7 @@ class CallRecorder:
     def _put(self, table: str, row: dict[str, Any]) -> None:
         self._write(self.store.put, table, dict(row))
 
-    def _write(self, write: Any, *args: Any, bounded: bool = True) -> None:
+    def _write(self, write: Any, *args: Any, bounded: bool = True) -> bool:
         """Queue a write; dropped (and counted) when `bounded` and the store is this far behind."""
         with self._count_lock:
             if bounded and self._pending >= self._max_pending:
@@ -358,7 +364,7 @@ class CallRecorder:
                 full = False
         if full:
             self._warn("the call store is not keeping up; dropping records")
-            return
+            return False
         try:
             self._last = self.store.submit(self._guarded, write, *args)
         except RuntimeError as exc:  # the store was closed under a running call
@@ -366,6 +372,8 @@ class CallRecorder:
                 self._pending -= 1
                 self.dropped += 1
             self._warn(f"the call store is closed ({exc}); dropping records")
+            return False
+        return True
 
     def _guarded(self, write: Any, *args: Any) -> None:
         """Runs on the writer thread: one write, its failure counted, never raised."""
