@@ -351,6 +351,28 @@ async def test_concurrent_calls_share_one_store(db_url: str):
             assert record["end_reason"] == "completed"
 
 
+async def test_a_dropped_postgres_connection_costs_one_write_then_reconnects(postgres_url: str):
+    import psycopg
+
+    store = open_store(postgres_url)
+    recorder = CallRecorder(store, frontend="sip", graph=supervisor_graph())
+    recorder.record(ev.TranscriptDelta("user", "u1", "before", done=True))
+    assert await recorder.flush()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # the server ends the store's connection
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    for i, text in enumerate(["lost", "after", "again"]):
+        recorder.record(ev.TranscriptDelta("user", f"u{i + 2}", text, done=True))
+        assert await recorder.flush()
+    recorder.end()
+    assert await recorder.flush()
+    record = store.call(recorder.id)
+    assert [t["text"] for t in record["turns"]] == ["before", "after", "again"]
+    assert recorder.dropped == 1 and record["dropped"] == 1
+    store.close()
+
+
 # --- the recorder on a real session ------------------------------------------------------------------------
 
 APPROVAL_TOOL = """\
