@@ -265,6 +265,19 @@ async def test_each_event_is_committed_as_it_arrives(db_url: str):
         assert turn["ended_at"] is None
 
 
+def test_the_graph_hash_covers_the_spec_and_its_prompt_files(tmp_path: Path):
+    folder = tmp_path / "graph"
+    shutil.copytree(GRAPHS, folder)
+    path = folder / "chat_supervisor.yaml"
+    original = graph_hash(load_graph(path))
+    assert original == graph_hash(load_graph(GRAPHS / "chat_supervisor.yaml"))  # not where it lives
+    prompt = folder / "prompts" / "supervisor.md.j2"
+    prompt.write_text(prompt.read_text() + "\nBe brief.\n")
+    assert graph_hash(load_graph(path)) != original
+    path.write_text(path.read_text().replace("company: NewTelco", "company: OldTelco"))
+    assert len({original, graph_hash(load_graph(path))}) == 2
+
+
 async def test_the_end_reason_the_frontend_gives_wins_and_a_plain_end_is_completed(tmp_path: Path):
     doc = supervisor_graph()
     with open_store(str(tmp_path / "calls.db")) as store:

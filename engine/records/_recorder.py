@@ -15,7 +15,7 @@ import logging
 import secrets as _secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,9 +36,30 @@ REDACTED = "<redacted>"
 
 
 def graph_hash(graph: Document) -> str:
-    """sha256 of the validated spec (includes resolved): the same graph hashes the same anywhere."""
-    canonical = json.dumps(graph.spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """sha256 of what the graph says: its validated spec (includes resolved) and the files it names
+    (`instructions_file` and any other `*_file`), so the same graph hashes the same on any machine."""
+    spec = graph.spec.model_dump(mode="json")
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(set(_named_files(spec))):
+        path = (graph.dir / name).resolve()
+        if path.is_relative_to(graph.dir.resolve()) and path.is_file():
+            digest.update(b"\0" + name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+_hash_of = graph_hash  # for CallRecorder, whose argument of that name hides the function
+
+
+def _named_files(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_file") and isinstance(item, str):
+                yield item
+            else:
+                yield from _named_files(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _named_files(item)
 
 
 def new_call_id(now: float | None = None) -> str:
@@ -86,8 +107,11 @@ class CallRecorder:
         caller: str | None = None,
         secrets: Iterable[str] = (),
         call_id: str | None = None,
+        graph_hash: str | None = None,
         max_pending: int = MAX_PENDING,
     ) -> None:
+        """`graph_hash`: the graph's `graph_hash()`, when known (a server recording many calls of one
+        graph computes it once). Raises `ValueError` for an unknown `frontend`."""
         if frontend not in FRONTENDS:
             raise ValueError(f"frontend is one of {', '.join(FRONTENDS)}, not {frontend!r}")
         self.store = store
@@ -120,7 +144,7 @@ class CallRecorder:
                 "frontend": frontend,
                 "caller": self._redact(caller) if caller is not None else None,
                 "graph": graph.spec.graph,
-                "graph_hash": graph_hash(graph),
+                "graph_hash": graph_hash or _hash_of(graph),
                 "started_at": self.started_at,
             },
         )
@@ -418,9 +442,12 @@ async def record_call(
     caller: str | None = None,
     secrets: Iterable[str] = (),
     call_id: str | None = None,
+    graph_hash: str | None = None,
     end_reason: str | None = None,
 ) -> CallRecorder:
     """Record a call from its events until they end; returns the recorder (its `id`, `dropped`)."""
-    recorder = CallRecorder(store, frontend=frontend, graph=graph, caller=caller, secrets=secrets, call_id=call_id)
+    recorder = CallRecorder(
+        store, frontend=frontend, graph=graph, caller=caller, secrets=secrets, call_id=call_id, graph_hash=graph_hash
+    )
     await recorder.consume(events, end_reason=end_reason)
     return recorder

@@ -8,8 +8,9 @@ which orders rows across tables into the call's timeline.
     One row: the version of this schema the database holds. Created with the tables on first use.
 `calls`: one row per call, written when the call starts, completed when it ends.
     id (text, primary key), frontend (`run`, `console`, `twilio`, `sip`), caller, graph (the graph's
-    name), graph_hash (sha256 of its validated spec), started_at, ended_at and end_reason (null while
-    the call runs or when the process died), dropped (events the recorder could not write).
+    name), graph_hash (sha256 of its validated spec and the prompt files it names), started_at,
+    ended_at and end_reason (null while the call runs or when the process died), dropped (events the
+    recorder could not write).
 `visits`: the agents and states the call went through, in order.
     call_id, seq, at, agent, state (null for an agent without an enforced state machine).
 `turns`: the transcript, one row per conversation item.
