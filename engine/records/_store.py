@@ -49,7 +49,11 @@ def open_store(url: str | None = None) -> CallStore:
 
 
 class CallStore(ABC):
-    """Calls and their rows (see `engine.records._schema` for the tables)."""
+    """Calls and their rows (see `engine.records._schema` for the tables).
+
+    Writes and reads raise the driver's own errors (`sqlite3.Error`, `psycopg.Error`): the recorder
+    counts them as dropped records, `engine calls` reports them.
+    """
 
     def __init__(self, description: str) -> None:
         self.description = description  # where the store is, without credentials: for messages
