@@ -70,6 +70,7 @@ async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str])
         )
         if session is None:
             return EXIT_FAIL
+
         # The simulator's refusals of the script come back as server errors: reported once, below, as the script's.
         def refused(error: ev.Error) -> bool:
             return any(s.code == error.code for s in sim.script_errors)
