@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from .script_checks import check_scripts, context_keys, duplicate_names
 from .spec import Document, Finding, Mapping, SpecError, did_you_mean, load_document, load_yaml
 from .spec.document import Loc, schema_findings
-from .spec.files import read_confined
+from .spec.files import FileRefused, confined_file, read_confined, resolve_root
 from .spec.references import check_references, check_script
 from .spec.script import ConversationTest, ConversationTestFile
 
@@ -142,7 +142,21 @@ def tests_file_graph(path: Path) -> tuple[Path, object]:
     """The graph a tests file is for (its `graph:`, else its name without `.tests`) and its raw YAML."""
     raw = load_yaml(path)
     named = raw.get("graph") if isinstance(raw, Mapping) else None
-    graph = path.parent / named if isinstance(named, str) else path.with_name(path.name.replace(".tests.", "."))
+    if not isinstance(named, str):
+        return path.with_name(path.name.replace(".tests.", ".")), raw
+    assert isinstance(raw, Mapping)
+    mark = raw.value_marks["graph"]
+    declared = raw.get("root") if isinstance(raw.get("root"), str) else None
+    try:
+        # Like any file a graph names: in the tests file's folder, or the `root:` it declares.
+        graph = confined_file(path.parent, named, resolve_root(path.parent, declared))
+    except FileRefused as exc:
+        if exc.unreadable:
+            return path.parent / named, raw
+        raise SpecError([Finding("E106", f"graph {exc}", mark.file, mark.line, mark.col)]) from None
+    if graph.suffix not in (".yaml", ".yml"):
+        message = f"graph: '{named}' is not a graph file (a .yaml or .yml file)"
+        raise SpecError([Finding("E106", message, mark.file, mark.line, mark.col)])
     return graph, raw
 
 
