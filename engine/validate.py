@@ -311,8 +311,9 @@ def _args_are_known(parameters: dict[str, object]) -> bool:
 
 def _known_variables(doc: Document, *, tool: str | None = None) -> dict[str, object]:
     """What a template may name: the context keys, `context` itself, `agent`, `graph`, and `args` in tools."""
-    # Keys a tool's `sets` adds later count as known: guards are written for them.
-    later = {key: None for t in doc.spec.tools.values() for key in (t.sets or {})}
+    # Keys tools set later (`sets:`, and python tools' `context['key'] = ...`) count as known: guards test them.
+    later = {key: None for key in sorted(context_keys(doc) or ()) if key not in doc.spec.context}
+    later |= {key: None for t in doc.spec.tools.values() for key in (t.sets or {})}
     context = {**later, **doc.spec.context}
     known: dict[str, object] = {**context, "context": context, "agent": "", "graph": doc.spec.graph}
     if tool is not None:
