@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from .script_checks import check_scripts, context_keys, duplicate_names
 from .spec import Document, Finding, Mapping, SpecError, did_you_mean, load_document, load_yaml
 from .spec.document import Loc, schema_findings
-from .spec.files import FileRefused, confined_file, read_confined, resolve_root
+from .spec.files import FileRefused, confined_file, read_confined
 from .spec.references import check_references, check_script
 from .spec.script import ConversationTest, ConversationTestFile
 
@@ -146,10 +146,10 @@ def tests_file_graph(path: Path) -> tuple[Path, object]:
         return path.with_name(path.name.replace(".tests.", ".")), raw
     assert isinstance(raw, Mapping)
     mark = raw.value_marks["graph"]
-    declared = raw.get("root") if isinstance(raw.get("root"), str) else None
     try:
-        # Like any file a graph names: in the tests file's folder, or the `root:` it declares.
-        graph = confined_file(path.parent, named, resolve_root(path.parent, declared))
+        # A regular graph file, wherever it is (tests may live in a folder of their own); the graph then
+        # confines what it names itself.
+        graph = confined_file(path.parent, named, Path(path.resolve().anchor))
     except FileRefused as exc:
         if exc.unreadable:
             return path.parent / named, raw

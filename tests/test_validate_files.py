@@ -60,13 +60,12 @@ def test_a_tests_file_without_its_graph_says_which_file_it_looked_for(tmp_path: 
 @pytest.mark.parametrize(
     ("graph", "message"),
     [
-        ("/etc/passwd", "graph '/etc/passwd' is outside the graph's folder"),
-        ("../outside.yaml", "graph '../outside.yaml' is outside the graph's folder"),
+        ("/dev/zero", "graph '/dev/zero' is a device, not a regular file"),
+        ("/proc/self/environ", "graph: '/proc/self/environ' is not a graph file (a .yaml or .yml file)"),
         ("notes.md", "graph: 'notes.md' is not a graph file"),
     ],
 )
-def test_the_graph_a_tests_file_names_is_confined(tmp_path: Path, graph: str, message: str):
-    (tmp_path / "outside.yaml").write_text("graph: x\n")
+def test_the_graph_a_tests_file_names_is_a_graph_file(tmp_path: Path, graph: str, message: str):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "notes.md").write_text("graph: x\n")
     path = tmp_path / "t" / "lonely.tests.yaml"
@@ -75,9 +74,14 @@ def test_the_graph_a_tests_file_names_is_confined(tmp_path: Path, graph: str, me
     assert (finding.code, finding.line, finding.col) == ("E106", 1, 8) and message in finding.message, finding
 
 
-def test_a_tests_file_may_declare_a_root(tmp_path: Path, write_graph):
+def test_a_tests_file_may_include_from_the_root_it_declares(tmp_path: Path, write_graph):
     write_graph(MINI, name="mini.yaml")
     (tmp_path / "t").mkdir()
+    (tmp_path / "shared.yaml").write_text("[{user: hi, model: [{call: lookup, args: {query: a}}]}]\n")
     path = tmp_path / "t" / "mini.tests.yaml"
-    path.write_text("root: ..\ngraph: ../mini.yaml\n" + TESTS.replace("lookp", "lookup"))
+    text = "graph: ../mini.yaml\ntests:\n  - name: x\n    turns: !include ../shared.yaml\n"
+    path.write_text(text)
+    [finding] = validate_file(path).findings
+    assert finding.code == "E106" and "is outside" in finding.message
+    path.write_text("root: ..\n" + text)
     assert validate_file(path).findings == []
