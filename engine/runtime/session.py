@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..compile import resolve_state
+from ..redact import auth_headers
 from ..spec import Document
 from . import events as ev
 from .bargein import BargeIn
@@ -28,7 +29,7 @@ from .bus import DEFAULT_MAXSIZE, EventBus, Subscription
 from .calls import Approval, Calls, Decision
 from .control import CallControl
 from .dispatch import ServerEvents
-from .graph_runtime import OPENAI_REALTIME_URL, GraphRuntime, realtime_url
+from .graph_runtime import OPENAI_REALTIME_URL, GraphRuntime, credentials, realtime_url
 from .history import History
 from .line import CallLine, NoLine, RealtimeCallLine
 from .link import Link
@@ -91,11 +92,8 @@ class Session:
         self.context: dict[str, Any] = {**self.graph.spec.context, **(context or {})}
         self.history = History()
         self.toolbox = self.runtime.toolbox
-        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        headers = dict(headers or {})
-        if api_key and not any(k.lower() in ("authorization", "api-key") for k in headers):
-            headers["Authorization"] = f"Bearer {api_key}"
-        secrets = [api_key, *(v for k, v in headers.items() if k.lower() in ("authorization", "api-key"))]
+        api_key, headers = credentials(api_key, headers)
+        secrets = [api_key, *auth_headers(headers).values()]
         recorder = EventRecorder(Path(events_file), secrets) if events_file else None
         self._recorder = recorder
         # aiohttp's client spends less CPU per frame than websockets' (README, Benchmarks); a transport
