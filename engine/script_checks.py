@@ -35,6 +35,7 @@ def check_scripts(
         findings += _walk(doc, script, at)
         findings += _answers(doc, script, at)
         findings += _categories(doc, script, at)
+        findings += _audio_files(doc, script, at)
         if context_keys is not None:
             findings += _context_keys(doc, script, at, context_keys | set(script.context))
     return findings
@@ -240,6 +241,26 @@ def _categories(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
                 if not classified:
                     message = f"`flag: {action.flag}` needs a `classify:` guardrail, and the graph has none"
                 yield doc.finding("E309", message, (*at, "turns", t, "model", a, "flag"))
+
+
+def _audio_files(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
+    """E106 for a turn's `audio:` file that is missing, outside the graph's folder, or not a WAV;
+    W314 for a turn that interrupts nothing (the first turn, or one after a turn with no reply)."""
+    from .spec.files import FileRefused, confined_file
+
+    for t, turn in enumerate(script.turns):
+        if turn.audio is not None and turn.audio != "speak":
+            try:
+                confined_file(doc.dir, turn.audio, doc.root)
+            except FileRefused as exc:
+                yield doc.finding("E106", str(exc), (*at, "turns", t, "audio"))
+            else:
+                if not turn.audio.lower().endswith(".wav"):
+                    message = f"'{turn.audio}' is not a .wav file (write `speak` to synthesize the words)"
+                    yield doc.finding("E106", message, (*at, "turns", t, "audio"))
+        if turn.interrupt_after is not None and (t == 0 or not script.turns[t - 1].model):
+            message = "`interrupt_after` talks over the reply before this turn, and there is none"
+            yield doc.finding("W314", message, (*at, "turns", t, "interrupt_after"))
 
 
 def _context_keys(doc: Document, script: Script, at: Loc, known: set[str]) -> Iterator[Finding]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..runtime import events as ev
 
 if TYPE_CHECKING:
-    from ..io import AudioFormat, CallRecording
+    from ..io import CallRecording
     from ..runtime import Session
     from ..spec import Document
 
@@ -46,26 +46,15 @@ def wants_audio(args: argparse.Namespace) -> bool:
     return bool(args.audio_in or args.audio_out or args.mic or args.speaker)
 
 
-def session_formats(doc: Document, agent: str | None = None) -> tuple[AudioFormat, AudioFormat]:
-    """The call's input and output formats, as the start agent's session sets them."""
-    from ..compile import compile_session
-    from ..io import AudioFormat
-
-    audio = compile_session(doc, agent or doc.spec.start)["session"].get("audio") or {}
-    fmt_in = AudioFormat.from_session((audio.get("input") or {}).get("format"))
-    fmt_out = AudioFormat.from_session((audio.get("output") or {}).get("format"))
-    return fmt_in, fmt_out
-
-
 class AudioCall:
     """The audio side of one `engine run` call. Raises `AudioFileError` (from `prepare`) for a WAV that
     cannot be read, and `DeviceUnavailable` for a microphone or speaker that cannot be opened."""
 
     def __init__(self, args: argparse.Namespace, doc: Document, agent: str | None = None) -> None:
-        from ..io import CallRecording, read_wav
+        from ..io import CallRecording, call_formats, read_wav
 
         self._args = args
-        self.fmt_in, self.fmt_out = session_formats(doc, agent)
+        self.fmt_in, self.fmt_out = call_formats(doc, agent)
         self.recording: CallRecording | None = CallRecording(self.fmt_in, self.fmt_out) if args.audio_out else None
         self._caller = read_wav(args.audio_in, self.fmt_in) if args.audio_in else None  # read before the call
         self._speaker: Any = None

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from .formats import AudioFormat
 from .frames import FRAME_MS, frames, paced
 from .recording import CallRecording
 from .wav import read_wav
+
+if TYPE_CHECKING:
+    from ..spec import Document
 
 #: After the file, the caller keeps "listening" in silence, as an open microphone does, so that
 #: the server's turn detection hears the end of the last utterance.
@@ -39,3 +43,14 @@ async def stream_wav(
             recording.caller(frame)
         sent += fmt.duration_ms(frame)
     return sent
+
+
+def call_formats(doc: Document, agent: str | None = None) -> tuple[AudioFormat, AudioFormat]:
+    """The call's input and output audio formats, as the `agent`'s (default: the start agent's) session
+    sets them: the formats a whole call keeps."""
+    from ..compile import compile_session
+
+    audio = compile_session(doc, agent or doc.spec.start)["session"].get("audio") or {}
+    fmt_in = AudioFormat.from_session((audio.get("input") or {}).get("format"))
+    fmt_out = AudioFormat.from_session((audio.get("output") or {}).get("format"))
+    return fmt_in, fmt_out

@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "E309": "unknown guardrail category",
     "E310": "context key that nothing defines or sets",
     "E311": "duplicate test name",
+    "W314": "`interrupt_after` with no reply before it to talk over",
     "W312": "agent without instructions",
     # 4xx: templates
     "E401": "template syntax error",

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from .script import ConversationTest, Script
+from .units import Duration
 
 
 class Strict(BaseModel):
@@ -21,23 +22,6 @@ class Strict(BaseModel):
 # Numbers are numbers: YAML's `yes`/`true` is not 1, and "5" in quotes is not 5 (YAML types numbers itself).
 StrictInt = Annotated[int, Field(strict=True)]
 StrictFloat = Annotated[float, Field(strict=True)]
-
-
-_DURATION = r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*"
-_DURATION_ERROR = "a duration is a number of seconds or a string like '5s', '500ms', '2m'"
-
-
-def _seconds(value: Any) -> Any:
-    """Durations: a number of seconds, or a string such as `5s`, `500ms`, `2m`."""
-    if isinstance(value, bool):
-        raise ValueError(_DURATION_ERROR)
-    if isinstance(value, str):
-        m = re.fullmatch(_DURATION, value)
-        if not m:
-            raise ValueError(_DURATION_ERROR)
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
-        return float(m.group(1)) * scale
-    return value
 
 
 def _as_list(value: Any) -> Any:
@@ -54,17 +38,6 @@ def _compiles(pattern: str) -> str:
 
 
 # The JSON Schema says what the validators accept, so editors do not flag valid files.
-Duration = Annotated[
-    float,
-    BeforeValidator(_seconds),
-    Field(gt=0, allow_inf_nan=False),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": f"^{_DURATION}$"}],
-            "examples": ["5s"],
-        }
-    ),
-]
 _STRINGS_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 Strings = Annotated[list[str], BeforeValidator(_as_list), WithJsonSchema(_STRINGS_SCHEMA)]
 Patterns = Annotated[

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from .units import Duration
 
 
 class _Strict(BaseModel):
@@ -109,12 +111,29 @@ class Expect(_Strict):
         None, description="the call ended during the turn: transferred to a person, or hung up by the agent"
     )
     transferred_to: str | None = Field(None, description="the number or SIP URI the call was transferred to")
+    interrupted: bool | None = Field(
+        None, description="the reply before this turn was cut where the user talked over it (`interrupt_after`)"
+    )
 
 
 class Turn(_Strict):
     user: str | None = Field(None, description="what the user says; omitted for a turn the model opens")
+    audio: str | None = Field(
+        None,
+        description="say the turn as audio: a WAV file (relative to the file), or `speak` to synthesize the "
+        "`user` text with espeak-ng; the `user` text is what the simulator transcribes",
+    )
+    interrupt_after: Duration | None = Field(
+        None, description="the user talks over the reply before this turn, this long after its audio began"
+    )
     model: list[ModelAction] = Field(default_factory=list)
     expect: Expect | None = None
+
+    @model_validator(mode="after")
+    def _audio_has_words(self) -> Turn:
+        if self.audio is not None and self.user is None:
+            raise ValueError("an audio turn needs `user:`, the words it says (the simulator transcribes them)")
+        return self
 
 
 class Script(_Strict):

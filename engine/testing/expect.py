@@ -74,10 +74,31 @@ def unmet(expect: Expect, record: TurnRecord, doc: Document, *, live: bool = Fal
         if expect.transferred_to not in to:
             got = f"it went to {', '.join(to)}" if to else "it was not transferred"
             problems.append(f"transferred_to: expected {show(expect.transferred_to)}, {got}")
+    if expect.interrupted is not None:
+        cuts = record.of(ev.AudioInterrupted)
+        if expect.interrupted and not cuts:
+            problems.append("interrupted: expected the reply to be cut where the user talked over it; it was not")
+        elif not expect.interrupted and cuts:
+            problems.append(f"interrupted: expected no cut; the reply was cut at {cuts[0].played_ms} ms")
     if expect.says is not None and not live and expect.says.casefold() not in record.said.casefold():
         said = show(record.said, 240) if record.said else "nothing"
         problems.append(f"says: expected the assistant to say {show(expect.says)}, it said {said}")
     return problems
+
+
+#: How far a barge-in's cut may land from the moment the user started talking (turn detection's own delay).
+CUT_TOLERANCE_MS = 600
+
+
+def cut_problems(interrupt_after: float, record: TurnRecord) -> list[str]:
+    """A cut must land at what was heard: about `interrupt_after` into the reply."""
+    cuts = record.of(ev.AudioInterrupted)
+    if not cuts:
+        return []
+    wanted, played = round(interrupt_after * 1000), cuts[0].played_ms
+    if abs(played - wanted) > CUT_TOLERANCE_MS:
+        return [f"interrupted: the reply was cut at {played} ms; the user talked over it at {wanted} ms"]
+    return []
 
 
 def _ended(reasons: list[str]) -> str:

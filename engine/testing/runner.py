@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 from ..runtime import Session
 from ..runtime import events as ev
 from ..spec import Document
-from ..spec.script import Call, ConversationTest, Handoff, Say, Transition
-from .expect import live_mismatches, unmet
+from ..spec.script import Call, ConversationTest, Handoff, Say, Transition, Turn
+from .expect import cut_problems, live_mismatches, unmet
 from .record import TurnRecord, show
 
 if TYPE_CHECKING:
+    from ..io import AudioFormat
     from ..sim import Mismatch, ScriptError, Simulator
 
 OFFLINE_TURN_TIMEOUT = 30.0
@@ -72,7 +73,9 @@ async def run_test(
             session = _session(doc, test, url=url, api_key=api_key, headers=headers)
             await _run(session, doc, test, result, sim=None)
         else:
-            async with Simulator(test) as sim:
+            # A test that speaks or barges in hears the model at real time, so a cut lands at what was heard.
+            spoken = any(t.audio is not None or t.interrupt_after is not None for t in test.turns)
+            async with Simulator(test, realtime_pacing=spoken) as sim:
                 await _run(_session(doc, test, url=sim.url, api_key="sim-key"), doc, test, result, sim=sim)
             result.failures += [Failure(None, _mismatch(m)) for m in sim.mismatches]
     except OSError as exc:
@@ -109,15 +112,18 @@ async def _run(
     seen: list[ev.SessionEvent] = []
     async with session:
         collector = asyncio.create_task(_collect(session, seen))
+        voice = _Voice(session, doc, live=sim is None)
         for number, turn in enumerate(test.turns, 1):
             start, script_errors = len(seen), len(sim.script_errors) if sim else 0
-            if turn.user is not None:
-                await session.send_text(turn.user)
-            else:
-                await session.request_response()
+            await voice.say(turn)
             limit = OFFLINE_TURN_TIMEOUT if sim else LIVE_TURN_TIMEOUT
+            following = test.turns[number] if number < len(test.turns) else None
             try:
-                await session.wait_idle(limit)
+                if following is not None and following.interrupt_after is not None:
+                    # The next turn talks over this reply: wait until it has been heard that long.
+                    await _heard_for(seen, start, following.interrupt_after, limit)
+                else:
+                    await session.wait_idle(limit)
             except TimeoutError:
                 settled = False
             else:
@@ -139,8 +145,61 @@ async def _run(
                 problems += live_mismatches(turn, record, doc)
             if turn.expect is not None:
                 problems += unmet(turn.expect, record, doc, live=sim is None)
+                if turn.expect.interrupted and turn.interrupt_after is not None:
+                    problems += cut_problems(turn.interrupt_after, record)
             result.failures += [Failure(number, p) for p in problems]
     await collector
+
+
+class _Voice:
+    """A turn's words as the user gives them: typed, or spoken from a WAV file or synthesized speech."""
+
+    def __init__(self, session: Session, doc: Document, *, live: bool) -> None:
+        self._session = session
+        self._doc = doc
+        self._live = live
+        self._format: AudioFormat | None = None
+
+    async def say(self, turn: Turn) -> None:
+        session = self._session
+        if turn.user is None:
+            await session.request_response()
+        elif turn.audio is None:
+            if turn.interrupt_after is not None:
+                await session.interrupt()  # typed over the reply: cut it where it was heard
+            await session.send_text(turn.user)
+        else:
+            await self._speak(turn)
+
+    async def _speak(self, turn: Turn) -> None:
+        from ..io import FRAME_MS, call_formats, frames, paced, read_wav
+
+        if self._format is None:
+            self._format = call_formats(self._doc, self._session.agent)[0]
+        fmt = self._format
+        assert turn.user is not None and turn.audio is not None
+        if turn.audio == "speak":
+            import base64
+
+            from ..sim.voice import speak
+
+            speech = speak(turn.user, fmt, "espeak" if self._live else "auto")  # a tone will do offline
+            audio = b"".join(base64.b64decode(chunk) for chunk in speech.chunks)
+        else:
+            from ..spec.files import confined_file  # confined like every file a graph names
+
+            audio = read_wav(confined_file(self._doc.dir, turn.audio, self._doc.root), fmt)
+        # The microphone stays open after the words, so that turn detection hears them end.
+        async for frame in paced(frames(audio + fmt.silence(1000), fmt, FRAME_MS), fmt):
+            await self._session.send_audio(frame)
+
+
+async def _heard_for(seen: list[ev.SessionEvent], start: int, seconds: float, limit: float) -> None:
+    """Wait until the turn's reply has played for `seconds` (timed from its first audio)."""
+    async with asyncio.timeout(limit):
+        while not any(isinstance(e, ev.AudioStarted) for e in seen[start:]):
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(seconds)
 
 
 async def _collect(session: Session, seen: list[ev.SessionEvent]) -> None:

@@ -169,23 +169,30 @@ class ToolThreads:
     def _serve(self, job: _Job | None) -> None:
         worker = _Worker()
         while job is not None:
-            if not job.abandoned:  # abandoned before it started: its awaiter is gone, skip it
-                result, error = _call(job.fn)
-                _deliver(job, result, error)
-                del result, error
+            outcome = None if job.abandoned else _call(job.fn)  # abandoned before it started: skip it
+            # The slot is free before the result is delivered: whoever awaited it sees the bound as it is.
             with self._lock:
                 if not job.abandoned:
                     self._busy -= 1
                 job.state = _DONE
+                finished = job
                 job = self._pending.popleft() if self._pending and self._busy < self.max_threads else None
                 if job is not None:
                     job.state = _ASSIGNED
                     self._busy += 1
-                    continue
-                if self._closed or len(self._idle) >= self.max_threads:
-                    return
-                self._idle.append(worker)
-            job = self._wait(worker)
+                    parked = True
+                elif self._closed or len(self._idle) >= self.max_threads:
+                    parked = False
+                else:
+                    self._idle.append(worker)
+                    parked = True
+            if outcome is not None:
+                _deliver(finished, *outcome)
+                del outcome
+            if not parked:
+                return
+            if job is None:
+                job = self._wait(worker)
 
     def _wait(self, worker: _Worker) -> _Job | None:
         try:
