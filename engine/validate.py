@@ -268,9 +268,9 @@ def _guardrail_signature(fn: object) -> list[str]:
 
 
 def _check_graph(doc: Document) -> list[Finding]:
-    from .graph import lint_graph
+    from .graph import lint_api, lint_graph
 
-    return lint_graph(doc)
+    return sorted([*lint_graph(doc), *lint_api(doc)], key=Finding.sort_key)
 
 
 def _check_payloads(doc: Document) -> list[Finding]:

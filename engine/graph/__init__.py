@@ -1,7 +1,7 @@
 """Stage 2 of the pipeline: the networkx graph of a document, its lints, and its drawings."""
 
 from .build import build_graph, effective_voice, model_id, state_id
-from .lints import NAME_PATTERN, lint_graph
+from .lints import NAME_PATTERN, lint_api, lint_graph, lint_models, lint_transcription, named_models
 from .render import FORMATS, GraphvizError, GraphvizMissing, render, render_svg
 
 __all__ = [
@@ -11,8 +11,12 @@ __all__ = [
     "GraphvizMissing",
     "build_graph",
     "effective_voice",
+    "lint_api",
     "lint_graph",
+    "lint_models",
+    "lint_transcription",
     "model_id",
+    "named_models",
     "render",
     "render_svg",
     "state_id",

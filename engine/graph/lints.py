@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 
 from engine.spec import Agent, Document, Finding, GraphSpec, handoff_tool_name
 from engine.spec.document import Loc
@@ -267,3 +268,131 @@ def _format(owner: Agent | GraphSpec, direction: str) -> str | None:
     audio = owner.session.audio if owner.session else None
     settings = getattr(audio, direction, None) if audio else None
     return settings.format if settings is not None else None
+
+
+# --- model lifecycle (API lints, from the installed openai package) -------------------------------
+
+#: How each kind of model is named in messages.
+_KIND_NAMES = {"realtime": "realtime", "live": "GPT-Live", "text": "text", "transcription": "transcription"}
+
+
+def named_models(doc: Document) -> Iterator[tuple[str, str, Loc]]:
+    """Every model a graph names: (name, kind, location); a default the author did not write is
+    reported at the graph's name."""
+    spec = doc.spec
+    yield spec.model, "realtime", ("model",) if "model" in spec.model_fields_set else ("graph",)
+    sessions: list[tuple[Loc, object]] = [(("session",), spec.session)]
+    sessions += [(("agents", a, "session"), agent.session) for a, agent in spec.agents.items()]
+    for at, session in sessions:
+        audio = getattr(session, "audio", None)
+        transcription = audio.input.transcription if audio is not None and audio.input is not None else None
+        if transcription is not None:
+            written = "model" in transcription.model_fields_set
+            loc = (*at, "audio", "input", "transcription", *(("model",) if written else ()))
+            yield transcription.model, "transcription", loc
+    for name, tool in spec.tools.items():
+        if tool.escalate is not None:
+            yield tool.escalate.model, "text", ("tools", name, "escalate", "model")
+    for name, guardrail in spec.guardrails.items():
+        if guardrail.classify is not None:
+            yield guardrail.classify.model, "text", ("guardrails", name, "classify", "model")
+
+
+def lint_models(doc: Document, *, provider: str | None = None, today: date | None = None) -> list[Finding]:
+    """Lifecycle findings for every model the graph names, from the installed openai package.
+
+    E706: shut down (on or before `today`, default today's UTC date), with the date. W707: a shutdown
+    is announced, with the date and the days left. W708: a name the package does not list for that
+    use (with did-you-mean), or lists only for SDK compatibility. `provider` (default: the graph's
+    own) other than `openai` means deployment names or a compatible server: unknown names are not
+    reported, and a shutdown on OpenAI's platform is a warning, since a deployment's may differ.
+    Compile and run print these once; validate reports them with the other API lints.
+    """
+    from engine.protocol import lifecycle
+
+    provider = provider or doc.spec.provider
+    try:
+        version = lifecycle.openai_version()
+    except (LookupError, OSError):  # no openai package to ask: nothing to say
+        return []
+    findings = []
+    for name, kind, loc in named_models(doc):
+        status = lifecycle.model_status(name, kind, today)  # type: ignore[arg-type]
+        what = f"{_KIND_NAMES[kind]} model '{name}'"
+        better = lifecycle.similar_current(name, kind)  # type: ignore[arg-type]
+        instead = f"; a current one is '{better[0]}'" if better else ""
+        if status.state == "shut_down":
+            code = "E706" if provider == "openai" else "W707"
+            message = f"{what} was shut down on {status.shutdown}{instead}"
+            message += f" (openai {version}; {lifecycle.DEPRECATIONS_URL})"
+            if provider != "openai":
+                message += f"; OpenAI's date, a {provider} deployment's may differ"
+            findings.append(doc.finding(code, message, loc))
+        elif status.state == "deprecated":
+            days = f"{status.days_left} day{'s' * (status.days_left != 1)} left"
+            message = f"{what} shuts down on {status.shutdown} ({days}){instead} (openai {version})"
+            findings.append(doc.finding("W707", message, loc))
+        elif provider == "openai" and status.state == "unsupported":
+            message = f"{what} is listed only for SDK compatibility, not as a supported model{instead}"
+            findings.append(doc.finding("W708", message, loc))
+        elif provider == "openai" and status.state == "unknown":
+            if status.other_kinds:
+                other = " or ".join(_KIND_NAMES[k] for k in status.other_kinds)
+                message = f"'{name}' is a {other} model, not a {_KIND_NAMES[kind]} one{instead}"
+            else:
+                hint = f" (did you mean '{better[0]}'?)" if better else ""
+                message = f"unknown {what}{hint}: the openai package ({version}) does not list it"
+                message += "; set `provider: azure` or `custom` for deployment names"
+            findings.append(doc.finding("W708", message, loc))
+    return sorted(dict.fromkeys(findings), key=Finding.sort_key)
+
+
+def lint_transcription(doc: Document) -> list[Finding]:
+    """W709: a transcription setting its model does not take, per the openai types' docstrings
+    (keywords and languages: gpt-transcribe and gpt-live-transcribe; delay: gpt-realtime-whisper;
+    no prompt with gpt-realtime-whisper). Skipped for deployment names (`provider` other than openai)."""
+    from engine.protocol import lifecycle
+
+    if doc.spec.provider != "openai":
+        return []
+    try:
+        support = lifecycle.transcription_support()
+    except (LookupError, OSError, StopIteration):
+        return []
+    spec = doc.spec
+    graph_at: Loc = ("session", "audio", "input", "transcription")
+    graph_written = _transcription(spec.session)
+    findings = []
+    for agent_id, agent in spec.agents.items():
+        own = _transcription(agent.session)
+        if "transcription" in own and own["transcription"] is None:
+            continue  # transcription turned off for this agent
+        merged = {**graph_written.get("transcription", {}), **(own.get("transcription") or {})}
+        if not merged:
+            continue
+        model = merged.get("model") or "gpt-transcribe"
+        for name in sorted(set(merged) & set(support)):
+            if merged[name] is None or support[name].allows(model):
+                continue
+            rule = support[name]
+            takes = f"only {', '.join(sorted(rule.only))} take it" if rule.only is not None else "it is refused there"
+            whose = "" if name in (own.get("transcription") or {}) else f" (agent '{agent_id}' inherits it)"
+            message = f"transcription model '{model}' does not take '{name}' ({takes}){whose}"
+            at = ("agents", agent_id, "session", "audio", "input", "transcription") if not whose else graph_at
+            findings.append(doc.finding("W709", message, (*at, name), key=True))
+    return findings
+
+
+def _transcription(session: object) -> dict[str, dict | None]:
+    """`{"transcription": <what the author wrote>}` of a session's audio input, or {} when not written."""
+    audio = getattr(session, "audio", None)
+    given = audio.input if audio is not None else None
+    if given is None or "transcription" not in given.model_fields_set:
+        return {}
+    t = given.transcription
+    return {"transcription": None if t is None else t.model_dump(exclude_unset=True)}
+
+
+def lint_api(doc: Document) -> list[Finding]:
+    """The API lints that need the openai package's facts: model lifecycle and what models take."""
+    return sorted(dict.fromkeys([*lint_models(doc), *lint_transcription(doc)]), key=Finding.sort_key)

@@ -78,8 +78,17 @@ JsonSchema = dict[str, Any]
 
 
 class Transcription(Strict):
-    model: str = "gpt-4o-mini-transcribe"
-    language: str | None = None
+    model: str = "gpt-transcribe"
+    language: str | None = Field(None, description="the input's language (ISO-639-1, such as `en`)")
+    languages: list[str] | None = Field(
+        None, description="the languages the input may be in (ISO-639-1); gpt-transcribe and gpt-live-transcribe"
+    )
+    keywords: list[str] | None = Field(
+        None, description="words or phrases to guide transcription; gpt-transcribe and gpt-live-transcribe"
+    )
+    delay: Literal["minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None, description="how long to wait before emitting text (accuracy vs latency); gpt-realtime-whisper only"
+    )
     prompt: str | None = None
 
 
@@ -139,6 +148,27 @@ class PromptRef(Strict):
     variables: dict[str, str] | None = None
 
 
+class Reasoning(Strict):
+    effort: Literal["minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None, description="reasoning effort of reasoning Realtime models (such as gpt-realtime-2)"
+    )
+
+
+class TokenLimits(Strict):
+    post_instructions: StrictInt | None = Field(
+        None, ge=1, description="tokens allowed after the instructions (tools included) before truncating"
+    )
+
+
+class RetentionRatio(Strict):
+    type: Literal["retention_ratio"]
+    retention_ratio: StrictFloat = Field(ge=0, le=1, description="the fraction of the conversation kept")
+    token_limits: TokenLimits | None = None
+
+
+Truncation = Literal["auto", "disabled"] | RetentionRatio
+
+
 class FunctionChoice(Strict):
     type: Literal["function"]
     name: str
@@ -151,6 +181,15 @@ class Session(Strict):
     audio: Audio | None = None
     tool_choice: Literal["auto", "none", "required"] | FunctionChoice | None = None
     max_output_tokens: Annotated[StrictInt, Field(ge=1, le=4096)] | Literal["inf"] | None = None
+    reasoning: Reasoning | None = None
+    parallel_tool_calls: bool | None = Field(None, description="whether the model may call tools in parallel")
+    truncation: Truncation | None = Field(
+        None,
+        description="what happens when the conversation outgrows the context: auto, disabled, or a retention ratio",
+    )
+    include: list[Literal["item.input_audio_transcription.logprobs"]] | None = Field(
+        None, description="additional fields in server events"
+    )
     tracing: Literal["auto"] | Tracing | None = None
     prompt: PromptRef | None = None
     extra: dict[str, Any] | None = Field(None, description="merged last into the session object, as is")
@@ -314,7 +353,12 @@ class Guardrail(Strict):
 class GraphSpec(Strict):
     graph: str = Field(description="the scenario's name")
     description: str = ""
-    model: str = Field("gpt-realtime", description="the realtime model of the session")
+    model: str = Field("gpt-realtime-2.1", description="the realtime model of the session")
+    provider: Literal["openai", "azure", "custom"] = Field(
+        "openai",
+        description="who serves the models: `openai` (names checked against the openai package), `azure` "
+        "(deployment names) or `custom` (a compatible server); only `openai` warns about unknown model names",
+    )
     session: Session = Field(default_factory=Session)
     context: dict[str, Any] = Field(default_factory=dict, description="initial session context")
     start: str
