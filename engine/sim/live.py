@@ -12,8 +12,9 @@ route. A GPT-Live connection:
 - hears input audio: speech is detected from its energy, and the transcript of an utterance is the
   scripted user turn it stands for;
 - raises `session.delegation.created` (no task text) after each utterance, at start for a first turn
-  the model opens, and when told (`delegate()`, for a later turn the model opens); speaks `commentary`; acknowledges appends; reports usage every `usage_interval` seconds; closes
-  with a reason (`close_requested`, or `expired` from `expire()`).
+  the model opens, and when told (`delegate()`, for a later turn the model opens); speaks `commentary`;
+  acknowledges appends; reports usage every `usage_interval` seconds; closes with a reason
+  (`close_requested`, or `expired` from `expire()`).
 
 The scripted model plays the backend's side: the engine's Responses requests tagged
 `metadata.engine_kind: live_delegation` play the script's actions from the shared cursor, as the
