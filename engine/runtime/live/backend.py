@@ -86,7 +86,8 @@ class Backend:
         for item in self._session.history.items:
             if item["type"] == "message" and item["text"] and item["role"] in ("user", "assistant"):
                 kind = "output_text" if item["role"] == "assistant" else "input_text"
-                messages.append({"role": item["role"], "content": [{"type": kind, "text": item["text"]}]})
+                text = item["text"].strip()
+                messages.append({"role": item["role"], "content": [{"type": kind, "text": text}]})
             elif item["type"] == "function_call" and item.get("output") is not None:
                 note = f"Tool {item['name']} returned: {item['output']}"[:APPEND_CHARS]
                 messages.append({"role": "developer", "content": [{"type": "input_text", "text": note}]})

@@ -393,8 +393,21 @@ class LiveSession:
         return [_start.session_start(self.graph, seed)]
 
     def on_restored(self, attempt: int, restored: int) -> None:
+        self.spawn(self._restarted(attempt))
+
+    async def _restarted(self, attempt: int) -> None:
+        """Reconnected once the new session has started (a refused start loses the session)."""
+        assert self._started is not None
+        try:
+            async with asyncio.timeout(self._start_timeout):
+                await self._started
+        except (TimeoutError, ConnectFailed) as exc:
+            self.link.lose(f"the new session did not start: {exc}")
+            self.emit(
+                ev.Error(f"connection lost: the new session did not start: {exc}", code="connection_lost", fatal=True)
+            )
+            return
         self.emit(ev.Reconnected(attempt, len(self.backend.last_seed)))
-        self._idle_check()
 
     def on_lost(self, reason: str) -> None:
         self.emit(ev.Error(f"connection lost: {reason}", code="connection_lost", fatal=True))

@@ -1,0 +1,326 @@
+"""A graph running on GPT-Live, offline: `LiveSession` against the GPT-Live simulator over loopback.
+
+The simulator hears the user's audio, raises delegations and plays the script's model actions as the
+backend's Responses answers; the engine runs the agent and speaks through commentary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from engine.protocol.openai_check import check_payload
+from engine.runtime import events as ev
+from engine.runtime.live import LiveSession, TextInputUnsupported
+from engine.sim.live import LiveSimulator
+from engine.spec import load_document
+from engine.spec.script import ConversationTest, Script
+from engine.testing.collect import collect
+from engine.testing.live import run_test_live, speak
+from engine.validate import load_graph
+
+from conftest import BUNDLED, GRAPHS, MINI
+
+APPROVAL_TOOL = """\
+  refund:
+    description: Refund an order
+    parameters: {type: object, properties: {order: {type: string}}, required: [order]}
+    returns: {refunded: "{{ args.order }}"}
+    needs_approval: true
+    sets: {refunded: true}
+"""
+
+GUARDED = MINI.replace("tools: [lookup]", "tools: [lookup, refund]") + APPROVAL_TOOL
+GUARDRAIL = """\
+guardrails:
+  rival:
+    keywords: [MegaBoards]
+    category: OFF_BRAND
+    every_chars: 20
+    message: Do not talk about other shops.
+"""
+
+
+def script(*turns: dict[str, Any], **fields: Any) -> Script:
+    return Script.model_validate({"turns": list(turns), **fields})
+
+
+class Call:
+    """One scripted call on GPT-Live: the simulator, the session and every event it emitted."""
+
+    def __init__(self, sim: LiveSimulator, session: LiveSession) -> None:
+        self.sim, self.session = sim, session
+        self.events: list[ev.SessionEvent] = []
+        self._sub = session.subscribe()
+        self._task = asyncio.ensure_future(self._collect())
+
+    async def _collect(self) -> None:
+        async for event in self._sub:
+            self.events.append(event)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def say(self, text: str, delegations: int) -> None:
+        await speak(self.session, text)
+        await self.session.wait_delegations(delegations, 10)
+        await self.session.wait_idle(10)
+
+    def client_events(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.sim.received if e.get("type") == kind]
+
+
+async def start(doc: Any, sc: Script, **options: Any) -> tuple[LiveSimulator, Call]:
+    sim = await LiveSimulator(sc, **{k: options.pop(k) for k in list(options) if k in _SIM_OPTIONS}).start()
+    session = LiveSession(doc, url=sim.live_url, api_key="sim-key", **options)
+    await session.connect()
+    return sim, Call(sim, session)
+
+
+_SIM_OPTIONS = {"usage_interval", "silence_ms", "idle_chunk_ms", "session_seconds"}
+
+
+async def stop(sim: LiveSimulator, call: Call) -> None:
+    await call.session.close()
+    await call._task
+    await sim.stop()
+
+
+def assert_strict(sim: LiveSimulator) -> None:
+    """Every client event the engine sent is valid for openai.types.live, and the server refused none."""
+    assert sim.received, "the engine sent nothing"
+    for event in sim.received:
+        assert check_payload(event, "live") == [], event
+    assert [e for e in sim.sent if e["type"] == "error"] == []
+
+
+async def test_simple_handoff_demo_runs_on_gpt_live_and_a_handoff_appends_the_new_agents_rules() -> None:
+    doc = load_document(GRAPHS / "simple_handoff.yaml")
+    demo = doc.spec.demo
+    assert demo is not None
+    sim, call = await start(doc, demo, approval="auto")
+    try:
+        await call.session.wait_delegations(1, 10)  # the model opens the call: the greeting
+        await call.session.wait_idle(10)
+        await call.say(demo.turns[1].user or "", 2)
+        session = call.session
+        assert session.agent == "haiku_writer"
+        assert [(h.source, h.target) for h in call.of(ev.HandoffEvent)] == [("greeter", "haiku_writer")]
+        # The greeting, then the turn's says: spoken by the model from the engine's commentary.
+        assert sim.spoken[0] == "Hi there! What can I do for you today?"
+        assert "Soft flakes on the pines" in sim.spoken[-1]
+        said = "".join(e.delta for e in call.of(ev.TranscriptDelta) if e.role == "assistant")
+        assert "footprints fill by dawn" in said
+        heard = [e for e in call.of(ev.TranscriptDelta) if e.role == "user" and e.done]
+        assert session.history.get(heard[-1].item_id)["text"] == demo.turns[1].user
+        # The handoff: haiku_writer's rules appended, tied to the delegation that made it.
+        delegations = [e["delegation"]["id"] for e in sim.sent if e["type"] == "session.delegation.created"]
+        appended = call.client_events("session.instructions.append")
+        handoff_rules = [e for e in appended if "You write haikus" in e["content"]]
+        assert len(handoff_rules) == 1 and handoff_rules[0]["delegation_id"] == delegations[1]
+        # The start agent's rules went first, at start, tied to no delegation.
+        assert "friendly host" in appended[0]["content"] and appended[0]["delegation_id"] is None
+        # After the handoff the backend runs the new agent: its instructions and its tools.
+        last = sim.backend_requests[-1]
+        assert "You write haikus" in last["instructions"]
+        assert [t["name"] for t in last["tools"]] == ["transfer_to_greeter"]
+        assert last["input"][-1]["type"] == "function_call_output"
+        assert '"assistant": "haiku_writer"' in last["input"][-1]["output"]
+        commentary = call.client_events("session.commentary.append")
+        assert {c["delegation_id"] for c in commentary} == set(delegations)
+        assert_strict(sim)
+    finally:
+        await stop(sim, call)
+
+
+async def test_a_delegation_runs_a_tool_and_its_result_is_spoken(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sc = script(
+        {
+            "user": "Could you look up snow?",
+            "model": [{"say": "Checking."}, {"call": "lookup", "args": {"query": "snow"}}, {"say": "Found it."}],
+        }
+    )
+    sim, call = await start(doc, sc, approval="auto")
+    try:
+        await call.say("Could you look up snow?", 1)
+        (start_event,) = call.of(ev.ToolStart)
+        (end,) = call.of(ev.ToolEnd)
+        assert (start_event.tool, end.ok) == ("lookup", True)
+        assert end.output == '{"query": "snow", "found": true}'
+        assert sim.spoken == ["Checking.", "Found it."]
+        # The task is the transcript since the last delegation; the tool's output goes back to the model.
+        first, second = sim.backend_requests
+        assert "Caller: Could you look up snow?" in first["input"][-1]["content"]
+        assert first["metadata"]["agent"] == "greeter"
+        outputs = [i for i in second["input"] if i.get("type") == "function_call_output"]
+        assert outputs[0]["output"] == end.output
+        calls = [i for i in call.session.history.items if i["type"] == "function_call"]
+        assert [(c["name"], c["output"]) for c in calls] == [("lookup", end.output)]
+        assert_strict(sim)
+    finally:
+        await stop(sim, call)
+
+
+async def test_a_tool_the_agent_does_not_offer_gets_an_error_and_runs_nothing(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sc = script({"user": "Echo this.", "model": [{"call": "echo", "args": {"text": "hi"}}, {"say": "Sorry."}]})
+    sim, call = await start(doc, sc, approval="auto")
+    sim.allow_unoffered = True  # the text model hallucinates a tool of another agent
+    try:
+        await call.say("Echo this.", 1)
+        assert call.of(ev.ToolStart) == []
+        (end,) = call.of(ev.ToolEnd)
+        assert end.ok is False and "not available to the greeter agent" in end.output
+        assert sim.spoken == ["Sorry."]
+    finally:
+        await stop(sim, call)
+
+
+async def test_approval_asks_the_caller_through_commentary_and_waits(graph_path: Any) -> None:
+    doc = graph_path(GUARDED)
+    sc = script({"user": "Refund order 7.", "model": [{"call": "refund", "args": {"order": "7"}}, {"say": "Done."}]})
+    sim, call = await start(doc, sc, approval="ask")
+    try:
+        await speak(call.session, "Refund order 7.")
+        async with asyncio.timeout(10):
+            while not call.of(ev.ApprovalRequested):
+                await asyncio.sleep(0.01)
+        (request,) = call.of(ev.ApprovalRequested)
+        assert call.of(ev.ToolStart) == [] and not call.session.idle
+        await sim.wait_for("session.commentary.append")
+        assert sim.spoken == ["Before I go ahead (Refund an order), I need your OK."]
+        call.session.approve(request.call_id)
+        await call.session.wait_delegations(1, 10)
+        await call.session.wait_idle(10)
+        (end,) = call.of(ev.ToolEnd)
+        assert end.ok and call.session.context["refunded"] is True
+        assert sim.spoken[-1] == "Done."
+    finally:
+        await stop(sim, call)
+
+
+async def test_an_output_guardrail_stops_the_speech_with_a_fixture_and_corrects(graph_path: Any) -> None:
+    doc = graph_path(MINI + GUARDRAIL)
+    sc = script(
+        {"user": "Who is better?", "model": [{"say": "Honestly, MegaBoards is the better shop for you."}]},
+        {"model": [{"say": "Sorry. Our own boards are what I know best."}]},
+    )
+    sim, call = await start(doc, sc, approval="auto")
+    try:
+        await call.say("Who is better?", 1)
+        (trip,) = call.of(ev.GuardrailTripped)
+        assert (trip.guardrail, trip.category) == ("rival", "OFF_BRAND")
+        fixtures = call.client_events("session.output_audio.fixture.play")
+        assert len(fixtures) == 1
+        correction = [e for e in call.client_events("session.instructions.append") if "other shops" in e["content"]]
+        assert len(correction) == 1
+        # The corrected reply is the agent's answer to the correction, spoken at once.
+        assert sim.spoken[-1] == "Sorry. Our own boards are what I know best."
+        assert call.client_events("session.commentary.append")[-1]["delegation_id"] is None
+        assert_strict(sim)
+    finally:
+        await stop(sim, call)
+
+
+async def test_an_expired_session_is_reseeded_from_the_history(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sc = script(
+        {"user": "Hello there.", "model": [{"say": "Hi! How can I help?"}]},
+        {"user": "Look up snow.", "model": [{"call": "lookup", "args": {"query": "snow"}}, {"say": "Snow found."}]},
+    )
+    sim, call = await start(doc, sc, approval="auto", reconnect_backoff=0.01)
+    try:
+        await call.say("Hello there.", 1)
+        await sim.expire()
+        async with asyncio.timeout(10):
+            while not call.of(ev.Reconnected):
+                await asyncio.sleep(0.01)
+        assert call.of(ev.Reconnecting)[0].reason == "expired"
+        starts = call.client_events("session.start")
+        assert len(starts) == 2 and sim.sessions_started == 2
+        seed = starts[1]["session"]["input"]
+        assert seed[0]["role"] == "developer" and "You greet callers for Acme" in seed[0]["content"][0]["text"]
+        assert [(m["role"], m["content"][0]["text"]) for m in seed[1:]] == [
+            ("user", "Hello there."),
+            ("assistant", "Hi! How can I help?"),
+        ]
+        await call.say("Look up snow.", 2)  # the new session goes on where the old one was
+        assert sim.spoken[-1] == "Snow found."
+        assert_strict(sim)
+    finally:
+        await stop(sim, call)
+
+
+async def test_a_session_closed_for_content_is_not_reseeded(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sim, call = await start(doc, script({"user": "Hello.", "model": [{"say": "Hi."}]}), reconnect_backoff=0.01)
+    try:
+        await sim.expire("content")
+        async with asyncio.timeout(10):
+            while not [e for e in call.of(ev.Error) if e.fatal]:
+                await asyncio.sleep(0.01)
+        assert sim.sessions_started == 1
+        assert "content" in [e for e in call.of(ev.Error) if e.fatal][0].message
+    finally:
+        await stop(sim, call)
+
+
+async def test_usage_is_reported_and_text_input_is_refused(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sim, call = await start(doc, script({"user": "Hello.", "model": [{"say": "Hi."}]}), usage_interval=0.05)
+    try:
+        async with asyncio.timeout(5):
+            while not call.of(ev.Usage):
+                await asyncio.sleep(0.01)
+        assert "seconds" in call.of(ev.Usage)[0].usage
+        with pytest.raises(TextInputUnsupported, match="no text input"):
+            await call.session.send_text("hello")
+    finally:
+        await stop(sim, call)
+
+
+async def test_interrupt_stops_the_local_playback(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sc = script({"user": "Tell me a story.", "model": [{"say": "Once upon a time, in a valley of snow, " * 4}]})
+    sim, call = await start(doc, sc, approval="auto")
+    try:
+        await call.say("Tell me a story.", 1)
+        await call.session.interrupt()
+        await asyncio.sleep(0.05)  # the collector takes the event
+        (cut,) = call.of(ev.AudioInterrupted)
+        item = call.session.history.get(cut.item_id)
+        assert item["truncated"] and len(item["text"]) < len(sim.spoken[0])
+    finally:
+        await stop(sim, call)
+
+
+def _tests() -> list[tuple[str, str]]:
+    return [(path.name, test.name) for path in BUNDLED for test, _ in collect(path).tests]
+
+
+@pytest.mark.parametrize(("graph", "name"), _tests())
+async def test_the_bundled_graphs_conversation_tests_pass_on_gpt_live(graph: str, name: str) -> None:
+    suite = collect(GRAPHS / graph)
+    test = next(t for t, _ in suite.tests if t.name == name)
+    result = await run_test_live(suite.graph, test)
+    assert result.passed, [str(f) for f in result.failures] + result.errors
+
+
+@pytest.mark.parametrize("graph", [p.name for p in BUNDLED])
+async def test_the_bundled_demos_run_on_gpt_live(graph: str) -> None:
+    doc = load_graph(GRAPHS / graph)
+    assert doc.spec.demo is not None
+    demo = ConversationTest(name="demo", **doc.spec.demo.model_dump(exclude_none=True))
+    result = await run_test_live(doc, demo)
+    assert result.passed, [str(f) for f in result.failures] + result.errors
+
+
+@pytest.fixture
+def graph_path(write_graph: Any) -> Any:
+    def make(text: str) -> Any:
+        return load_graph(write_graph(text))
+
+    return make
