@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import BUNDLED, GRAPHS, MINI
 
 from engine.protocol.openai_check import check_payload
 from engine.runtime import events as ev
@@ -20,8 +21,6 @@ from engine.spec.script import ConversationTest, Script
 from engine.testing.collect import collect
 from engine.testing.live import run_test_live, speak
 from engine.validate import load_graph
-
-from conftest import BUNDLED, GRAPHS, MINI
 
 APPROVAL_TOOL = """\
   refund:
@@ -263,7 +262,7 @@ async def test_a_session_closed_for_content_is_not_reseeded(graph_path: Any) -> 
             while not [e for e in call.of(ev.Error) if e.fatal]:
                 await asyncio.sleep(0.01)
         assert sim.sessions_started == 1
-        assert "content" in [e for e in call.of(ev.Error) if e.fatal][0].message
+        assert "content" in next(e for e in call.of(ev.Error) if e.fatal).message
     finally:
         await stop(sim, call)
 
