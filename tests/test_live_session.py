@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from conftest import BUNDLED, GRAPHS, MINI
+from openai.types.live import ServerEvent
+from pydantic import TypeAdapter
 
-from engine.protocol.openai_check import check_payload
+from engine.protocol.openai_check import check_payload, unknown_fields
 from engine.runtime import events as ev
 from engine.runtime.live import LiveSession, TextInputUnsupported
 from engine.sim.live import LiveSimulator
@@ -93,6 +95,10 @@ def assert_strict(sim: LiveSimulator) -> None:
     for event in sim.received:
         assert check_payload(event, "live") == [], event
     assert [e for e in sim.sent if e["type"] == "error"] == []
+    # And the simulator's own events are what openai.types.live describes, with no extra keys.
+    adapter: TypeAdapter[Any] = TypeAdapter(ServerEvent)
+    for event in sim.sent:
+        assert unknown_fields(adapter.validate_python(event)) == [], event
 
 
 async def test_simple_handoff_demo_runs_on_gpt_live_and_a_handoff_appends_the_new_agents_rules() -> None:
@@ -189,7 +195,9 @@ async def test_approval_asks_the_caller_through_commentary_and_waits(graph_path:
                 await asyncio.sleep(0.01)
         (request,) = call.of(ev.ApprovalRequested)
         assert call.of(ev.ToolStart) == [] and not call.session.idle
-        await sim.wait_for("session.commentary.append")
+        async with asyncio.timeout(10):
+            while not sim.spoken:
+                await asyncio.sleep(0.01)
         assert sim.spoken == ["Before I go ahead (Refund an order), I need your OK."]
         call.session.approve(request.call_id)
         await call.session.wait_delegations(1, 10)

@@ -109,7 +109,9 @@ class LiveConnection:
     async def send(self, event: dict[str, Any]) -> bool:
         if self.closed or self.ws.closed:
             return False
-        text = json.dumps({"event_id": self.sim._ids.new("event"), **event}, ensure_ascii=False)
+        if event["type"] != "session.output_audio.delta":  # the one server event without an id
+            event = {"event_id": self.sim._ids.new("event"), **event}
+        text = json.dumps(event, ensure_ascii=False)
         async with self._lock:
             try:
                 await self.ws.send_str(text)
