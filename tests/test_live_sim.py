@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -169,7 +170,7 @@ async def test_it_streams_audio_hears_speech_and_delegates_without_task_text(con
     created = await client.next("session.delegation.created")
     heard = [e for e in client.events if e["type"] == "session.input_transcript.delta"]
     assert "".join(e["delta"] for e in heard) == "Is my order late?"
-    assert all(a["end_ms"] <= b["start_ms"] for a, b in zip(heard, heard[1:], strict=False))
+    assert all(a["end_ms"] <= b["start_ms"] for a, b in itertools.pairwise(heard))
     assert heard[0]["start_ms"] == 0 and heard[-1]["end_ms"] >= 1000
     assert set(created["delegation"]) == {"id", "target", "type"}  # metadata, no task text
     assert created["delegation"]["target"] == "client"
