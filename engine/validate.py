@@ -300,6 +300,10 @@ def _check_payloads(doc: Document) -> list[Finding]:
             for problem in check_payload(event) if extra is not None else ():
                 message = f"the Realtime API would refuse the session.update of '{key}' (after `extra`): {problem}"
                 findings.append(doc.finding("E704", message, extra, key=True))
+    if doc.spec.api == "live":
+        from .compile.live import live_findings
+
+        findings += live_findings(doc)
     return list(dict.fromkeys(findings))
 
 

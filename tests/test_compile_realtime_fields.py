@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.compile import check_payload, compile_all, compile_session
-from engine.graph import lint_transcription
+from engine.graph import lint_sticky_settings, lint_transcription
 from engine.spec import SpecError, load_document
 from engine.spec.models import AudioInput, Reasoning, RetentionRatio, Session, TokenLimits, Transcription
 from engine.validate import validate_file
@@ -159,3 +159,12 @@ def test_the_spec_follows_the_openai_types() -> None:
     ours_include = _literals(Session.model_fields["include"].annotation)
     assert ours_include == _literals(RealtimeSessionCreateRequest.model_fields["include"].annotation)
     assert {"auto", "disabled"} <= _literals(RealtimeSessionCreateRequest.model_fields["truncation"].annotation)
+
+
+def test_settings_a_handoff_cannot_undo_are_flagged_where_they_would_stick(tmp_path: Path) -> None:
+    text = GRAPH.replace("      reasoning: {effort: low}\n", "", 1)  # only agent b sets reasoning now
+    doc = _doc(tmp_path, text)
+    [finding] = lint_sticky_settings(doc)
+    assert finding.code == "W713" and "agent 'a' sets no reasoning" in finding.message
+    assert finding.line == next(i for i, row in enumerate(textwrap.dedent(text).splitlines(), 1) if row == "  a:")
+    assert lint_sticky_settings(_doc(tmp_path)) == []  # set on the graph's session: uniform

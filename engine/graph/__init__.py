@@ -1,7 +1,16 @@
 """Stage 2 of the pipeline: the networkx graph of a document, its lints, and its drawings."""
 
 from .build import build_graph, effective_voice, model_id, state_id
-from .lints import NAME_PATTERN, lint_api, lint_graph, lint_models, lint_transcription, named_models
+from .lints import (
+    NAME_PATTERN,
+    lint_api,
+    lint_graph,
+    lint_live,
+    lint_models,
+    lint_sticky_settings,
+    lint_transcription,
+    named_models,
+)
 from .render import FORMATS, GraphvizError, GraphvizMissing, render, render_svg
 
 __all__ = [
@@ -13,7 +22,9 @@ __all__ = [
     "effective_voice",
     "lint_api",
     "lint_graph",
+    "lint_live",
     "lint_models",
+    "lint_sticky_settings",
     "lint_transcription",
     "model_id",
     "named_models",

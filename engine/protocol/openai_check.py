@@ -86,6 +86,11 @@ def session_problems(session: Any, api: Api = "realtime", prefix: str = "session
     return _realtime_session(session, prefix)
 
 
+def check_live_backend(config: Any) -> list[str]:
+    """Problems of GPT-Live Responses backend settings (`ResponsesDelegationConfig`); empty when valid."""
+    return [str(p) for p in _check(_live_type("ResponsesDelegationConfig"), config, "")]
+
+
 def item_problems(item: Any, prefix: str = "item") -> list[Problem]:
     """The problems of a Realtime conversation item, checked against the model its type and role name."""
     if not isinstance(item, dict):

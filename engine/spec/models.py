@@ -347,6 +347,43 @@ class Guardrail(Strict):
         return next(k for k in GUARDRAIL_KINDS if getattr(self, k) is not None)
 
 
+# --- GPT-Live -------------------------------------------------------------------------------------
+
+
+class LiveReasoning(Strict):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["concise", "detailed", "auto"] | None = None
+
+
+class LiveBackend(Strict):
+    """The text model that does the work of each agent when GPT-Live delegates (its Responses settings)."""
+
+    model: str = Field("gpt-5.5", description="the Responses model that runs each agent's instructions and tools")
+    reasoning: LiveReasoning | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    max_output_tokens: StrictInt | None = Field(None, ge=1)
+    parallel_tool_calls: bool | None = None
+
+
+class Live(Strict):
+    """GPT-Live settings (`api: live`): the model, who does delegated work, and the backend."""
+
+    model: str = Field("gpt-live-1.1", description="the GPT-Live model")
+    delegation: Literal["client", "responses"] = Field(
+        "client",
+        description="`client`: the engine runs each agent (guards, states, escalations); "
+        "`responses`: OpenAI runs a Responses backend swapped at each handoff",
+    )
+    acknowledgement_delay_ms: StrictInt | None = Field(
+        None, ge=0, description="how long GPT-Live waits before a spoken acknowledgement of a delegation"
+    )
+    instructions: str | None = Field(
+        None, description="the frontend persona (Jinja2 over the context); default: built from the graph"
+    )
+    backend: LiveBackend = Field(default_factory=LiveBackend)
+    store: bool | None = Field(None, description="store the session for forking and recording download")
+
+
 # --- the graph -----------------------------------------------------------------------------------
 
 
@@ -360,6 +397,8 @@ class GraphSpec(Strict):
         "(deployment names) or `custom` (a compatible server); only `openai` warns about unknown model names",
     )
     session: Session = Field(default_factory=Session)
+    api: Literal["realtime", "live"] = Field("realtime", description="the voice API: Realtime or GPT-Live")
+    live: Live = Field(default_factory=Live, description="GPT-Live settings, used with `api: live`")
     context: dict[str, Any] = Field(default_factory=dict, description="initial session context")
     start: str
     agents: dict[str, Agent] = Field(min_length=1)
