@@ -14,6 +14,7 @@ from conftest import BUNDLED, GRAPHS, MINI
 from openai.types.live import ServerEvent
 from pydantic import TypeAdapter
 
+from engine.compile.live import compile_live_start
 from engine.protocol.openai_check import check_payload, unknown_fields
 from engine.runtime import events as ev
 from engine.runtime.live import LiveSession, TextInputUnsupported
@@ -123,10 +124,16 @@ async def test_simple_handoff_demo_runs_on_gpt_live_and_a_handoff_appends_the_ne
         # The handoff: haiku_writer's rules appended, tied to the delegation that made it.
         delegations = [e["delegation"]["id"] for e in sim.sent if e["type"] == "session.delegation.created"]
         appended = call.client_events("session.instructions.append")
-        handoff_rules = [e for e in appended if "You write haikus" in e["content"]]
-        assert len(handoff_rules) == 1 and handoff_rules[0]["delegation_id"] == delegations[1]
-        # The start agent's rules went first, at start, tied to no delegation.
-        assert "friendly host" in appended[0]["content"] and appended[0]["delegation_id"] is None
+        assert [(e["content"], e["delegation_id"]) for e in appended] == [
+            (
+                "You now speak for the haiku_writer specialist. Writes a haiku about any topic the user names.",
+                delegations[1],
+            )
+        ]
+        # The start agent's rules went at start, as `engine compile --api live` prints them.
+        (start_event,) = call.client_events("session.start")
+        assert start_event == compile_live_start(doc)
+        assert start_event["session"]["input"][0]["content"][0]["text"].startswith("You now speak for the greeter")
         # After the handoff the backend runs the new agent: its instructions and its tools.
         last = sim.backend_requests[-1]
         assert "You write haikus" in last["instructions"]
@@ -249,7 +256,8 @@ async def test_an_expired_session_is_reseeded_from_the_history(graph_path: Any) 
         starts = call.client_events("session.start")
         assert len(starts) == 2 and sim.sessions_started == 2
         seed = starts[1]["session"]["input"]
-        assert seed[0]["role"] == "developer" and "You greet callers for Acme" in seed[0]["content"][0]["text"]
+        assert seed[0]["role"] == "developer"
+        assert seed[0]["content"][0]["text"] == "You now speak for the greeter specialist. Greets the caller."
         assert [(m["role"], m["content"][0]["text"]) for m in seed[1:]] == [
             ("user", "Hello there."),
             ("assistant", "Hi! How can I help?"),

@@ -16,12 +16,13 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ...compile import apply_mcp_headers
+from ...compile.live import APPEND_TOKEN_LIMIT, compile_live_backend, compile_live_handoff, live_rules
 from ...spec.script import TRANSITION_TOOL
 from ...tools import ResponsesError, ToolContext
 from ...tools.escalate import history_input
 from .. import events as ev
 from ..moves import Offer
-from . import _start
 
 if TYPE_CHECKING:
     from .session import LiveSession
@@ -33,9 +34,13 @@ MAX_ROUNDS = 8
 #: Conversation messages before the task that the agent's text model reads.
 HISTORY_LAST = 20
 #: Characters per append: 500 tokens at a conservative 3 characters a token.
-APPEND_CHARS = _start.APPEND_TOKEN_LIMIT * 3
+APPEND_CHARS = APPEND_TOKEN_LIMIT * 3
 #: Startup history of a reseeded session: rendered tokens (the API's default limit), at ~4 chars a token.
 SEED_CHARS = 8000 * 4
+#: Messages a session's startup history may hold.
+INPUT_MESSAGE_LIMIT = 128
+#: Responses settings of the backend config passed on to the text model as they are.
+_PASSED = ("reasoning", "text", "max_output_tokens", "parallel_tool_calls")
 
 
 def chunks(text: str, size: int = APPEND_CHARS) -> list[str]:
@@ -71,9 +76,30 @@ class Backend:
     # --- agent rules and the reseed history --------------------------------------------------
 
     def rules(self, agent: str, state: str | None = None) -> str:
-        """The agent's rendered instructions (at its current state). Raises `CompileError`."""
-        payload = self._session.moves.payload(agent, state)
-        return str(payload["session"].get("instructions") or "")
+        """The frontend's rules for the agent (at `state`, default its current one): who it speaks for
+        now and what to say. Raises `CompileError` or `TemplateRenderError`."""
+        session = self._session
+        state = state if state is not None else session.moves.states.get(agent)
+        return live_rules(session.graph, agent, state=state, context=session.context)
+
+    def config(self, agent: str, state: str | None = None) -> tuple[dict[str, Any], Offer]:
+        """The agent's backend settings (its text model, instructions, tools, Responses options) and what
+        they offer. Raises `CompileError` or `TemplateRenderError`."""
+        session = self._session
+        state = state if state is not None else session.moves.states.get(agent)
+        backend = compile_live_backend(session.graph, agent, state, context=session.context)
+        # Secrets from the environment, added only at send time (as for Realtime).
+        tools = apply_mcp_headers({"session": {"tools": backend["tools"]}}, session.graph)["session"]["tools"]
+        backend["tools"] = tools
+        return backend, Offer.of(session.graph, agent, state, tools)
+
+    async def append_move(self, agent: str, state: str | None, delegation_id: str | None) -> None:
+        """The frontend's part of a handoff or transition: the rules it follows now, appended."""
+        session = self._session
+        for event in compile_live_handoff(session.graph, agent, state, context=session.context):
+            if event["type"] == "session.instructions.append":
+                for piece in chunks(event["content"]):
+                    await session.append("instructions", piece, delegation_id)
 
     async def append_rules(self, text: str, delegation_id: str | None = None) -> None:
         for piece in chunks(text):
@@ -87,12 +113,18 @@ class Backend:
             if item["type"] == "message" and item["text"] and item["role"] in ("user", "assistant"):
                 kind = "output_text" if item["role"] == "assistant" else "input_text"
                 text = item["text"].strip()
-                messages.append({"role": item["role"], "content": [{"type": kind, "text": text}]})
+                messages.append({"type": "message", "role": item["role"], "content": [{"type": kind, "text": text}]})
             elif item["type"] == "function_call" and item.get("output") is not None:
                 note = f"Tool {item['name']} returned: {item['output']}"[:APPEND_CHARS]
-                messages.append({"role": "developer", "content": [{"type": "input_text", "text": note}]})
-        head = {"role": "developer", "content": [{"type": "input_text", "text": rules[: SEED_CHARS // 2]}]}
-        kept = messages[-(_start.INPUT_MESSAGE_LIMIT - 1) :]
+                messages.append(
+                    {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": note}]}
+                )
+        head = {
+            "type": "message",
+            "role": "developer",
+            "content": [{"type": "input_text", "text": rules[: SEED_CHARS // 2]}],
+        }
+        kept = messages[-(INPUT_MESSAGE_LIMIT - 1) :]
         while kept and len(json.dumps([head, *kept])) > SEED_CHARS:
             kept.pop(0)
         self._mark = len(self._session.history.items)
@@ -140,11 +172,9 @@ class Backend:
         spoke, results = False, []
         for _ in range(MAX_ROUNDS):
             agent = session.moves.agent
-            payload = session.moves.payload(agent)
-            offer = session.moves.offered
-            config = payload["session"]
+            config, offer = self.config(agent)
             request: dict[str, Any] = {
-                "model": _start.DEFAULT_BACKEND_MODEL,
+                "model": config["model"],
                 "instructions": config.get("instructions") or "",
                 "metadata": {
                     "engine_kind": "live_delegation",
@@ -153,7 +183,8 @@ class Backend:
                     "agent": agent,
                 },
             }
-            tools = _start.backend_tools(config.get("tools") or [])
+            request.update({key: config[key] for key in _PASSED if key in config})
+            tools = backend_tools(config["tools"])
             if tools:
                 request["tools"] = tools
             try:
@@ -235,19 +266,20 @@ class Backend:
         if target.startswith("handoff:"):
             new = target.removeprefix("handoff:")
             listed = source_state is not None and moves._transition_to(target) is not None
-            rules = self.rules(new)  # compiled first: a failure changes nothing
+            self.config(new)  # compiled first: a failure changes nothing
             moves.agent = new
             if listed and source_state is not None:
                 session.emit(ev.StateChanged(source, source_state, target))
-            await self.append_rules(f"From now on you act as the {new} agent. {rules}", delegation_id)
+            await self.append_move(new, moves.state, delegation_id)
             session.emit(ev.AgentEnd(source))
             session.emit(ev.HandoffEvent(source, new))
             session.emit(ev.AgentStart(new, moves.state))
             return json.dumps({"assistant": new})
         assert source_state is not None
-        moves.payload(source, target)  # compiled first: a failure changes nothing
+        self.config(source, target)  # compiled first: a failure changes nothing
         moves.states[source] = target
         session.emit(ev.StateChanged(source, source_state, target))
+        await self.append_move(source, target, delegation_id)  # the new step's rules and examples
         return json.dumps({"state": target})
 
     async def _tool(self, name: str, call_id: str, arguments: str, agent: str, delegation_id: str | None) -> str:
@@ -271,3 +303,19 @@ class Backend:
         outcome = await session.toolbox.execute(name, arguments, ctx)
         session.emit(ev.ToolEnd(agent, name, call_id, outcome.output, outcome.ok, outcome.steps))
         return outcome.output
+
+
+def backend_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Responses API tools of an agent's backend: function tools as the Responses API takes them
+    (`strict` off: arguments are checked by the toolbox), hosted MCP tools as they are."""
+    out = []
+    for tool in tools:
+        if tool.get("type") == "function":
+            parameters = tool.get("parameters") or {"type": "object", "properties": {}}
+            out.append(
+                {"type": "function", "name": tool["name"], "description": tool.get("description") or ""}
+                | {"parameters": parameters, "strict": False}
+            )
+        else:
+            out.append(dict(tool))
+    return out

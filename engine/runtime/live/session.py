@@ -27,7 +27,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ...compile import resolve_state
+from ...compile import CompileError, resolve_state
+from ...compile.live import compile_live_start
 from ...spec import Document
 from .. import events as ev
 from ..bus import DEFAULT_MAXSIZE, EventBus, Subscription
@@ -39,7 +40,6 @@ from ..moves import Moves
 from ..playback import PlaybackClock
 from ..recorder import EventRecorder
 from ..transport import AiohttpTransport, ConnectFailed, Transport, TransportClosed
-from . import _start
 from .backend import Backend
 from .monitor import LiveGuardrailMonitor
 
@@ -103,6 +103,11 @@ class LiveSession:
             self._owns_runtime = True
             api_key, headers = self.runtime.api_key, self.runtime.headers
         self.graph = self.runtime.graph
+        if self.graph.spec.live.delegation != "client":
+            raise CompileError(
+                f"live.delegation '{self.graph.spec.live.delegation}': the engine runs GPT-Live sessions with "
+                "client delegation only (it is the backend); set live.delegation: client"
+            )
         start = agent or self.graph.spec.start
         resolve_state(self.graph, start, state)
         self.call_id: str | None = None  # the compiler's SIP call id (none on a websocket session)
@@ -147,6 +152,7 @@ class LiveSession:
         self._fixture_id: str | None = None
         self._speaker: str | None = None  # "user" / "assistant": whose transcript item is open
         self._item_id = ""
+        self._bytes_per_ms = 48.0  # of the output format the session started with (pcm16 24 kHz)
         self._last_output = 0.0  # monotonic time of the last output transcript delta
         self._dispatch: dict[str, Callable[[dict[str, Any]], None]] = {
             "session.started": self._on_started,
@@ -184,13 +190,13 @@ class LiveSession:
         await self.close()
 
     async def connect(self) -> None:
-        """Open the websocket, send `session.start`, wait for `session.started`, then append the start
-        agent's rules. Raises `ConnectFailed` when it cannot connect or the server refuses the start
+        """Open the websocket, send `session.start` (the start agent's rules in its `input`) and wait for
+        `session.started`. Raises `ConnectFailed` when it cannot connect or the server refuses the start
         (its error says which parameter), `CompileError` when the start agent does not compile."""
         try:
-            rules = self.backend.rules(self.agent)  # a config that cannot compile never connects
+            start = self._start_event()  # a config that cannot compile never connects
             self._started = asyncio.get_running_loop().create_future()
-            await self.link.open(_start.session_start(self.graph))
+            await self.link.open(start)
             try:
                 async with asyncio.timeout(self._start_timeout):
                     await self._started
@@ -200,7 +206,6 @@ class LiveSession:
             await self._release()
             raise
         self.emit(ev.AgentStart(self.agent, self.state))
-        await self.backend.append_rules(rules)
 
     def subscribe(self, *, audio: bool = False, maxsize: int = DEFAULT_MAXSIZE) -> Subscription:
         """A new consumer of this session's events from now on, with its own bounded queue."""
@@ -383,14 +388,27 @@ class LiveSession:
             self.link.lose(f"the session was closed by the server ({self.ended})")
             return None
         try:
-            rules = self.backend.rules(self.agent)
+            start = self._start_event(reseed=True)
         except Exception as exc:
             self.link.lose(f"the agent's config no longer compiles: {type(exc).__name__}: {exc}")
             return None
         self.ended = None
         self._started = asyncio.get_running_loop().create_future()
-        seed = self.backend.seed(rules)
-        return [_start.session_start(self.graph, seed)]
+        return [start]
+
+    def _start_event(self, *, reseed: bool = False) -> dict[str, Any]:
+        """`session.start` as `engine compile --api live` prints it; a session that starts elsewhere
+        (another agent or state) or again (a reseed) has its rules and history as `input`."""
+        event = compile_live_start(self.graph, context=self.context)
+        session = event["session"]
+        machine = self.graph.spec.agents[self.graph.spec.start].states
+        initial = machine.initial if machine is not None and machine.enforce else None
+        if reseed or (self.agent, self.state) != (self.graph.spec.start, initial):
+            session["input"] = self.backend.seed(self.backend.rules(self.agent))
+        fmt = (session.get("audio") or {}).get("format") or {"type": "audio/pcm", "rate": 24000}
+        rate = int(fmt.get("rate") or 24000)
+        self._bytes_per_ms = 2 * rate / 1000 if fmt.get("type") == "audio/pcm" else rate / 1000
+        return event
 
     def on_restored(self, attempt: int, restored: int) -> None:
         self.spawn(self._restarted(attempt))
@@ -533,8 +551,7 @@ class LiveSession:
                 self.emit(ev.AudioStarted(item_id))
             elif self.playback.stopped(item_id):
                 return  # stopped locally: the rest of it is never played
-            fmt = _start.live_format(self.graph)
-            self.playback.received(item_id, len(delta) * 3 // 4, 48.0 if fmt["type"] == "audio/pcm" else 8.0)
+            self.playback.received(item_id, len(delta) * 3 // 4, self._bytes_per_ms)
         audio = ev.Audio(item_id, delta)
         if self._on_audio is not None:
             self._on_audio(audio)
