@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from engine.compile.live import compile_live_start
 from engine.protocol.openai_check import check_payload, unknown_fields
 from engine.runtime import events as ev
-from engine.runtime.live import LiveSession, TextInputUnsupported
+from engine.runtime.live import LiveSession, TextInputUnsupported, UnsupportedOnLive
 from engine.sim.live import LiveSimulator
 from engine.spec import load_document
 from engine.spec.script import ConversationTest, Script
@@ -76,7 +76,7 @@ class Call:
 
 async def start(doc: Any, sc: Script, **options: Any) -> tuple[LiveSimulator, Call]:
     sim = await LiveSimulator(sc, **{k: options.pop(k) for k in list(options) if k in _SIM_OPTIONS}).start()
-    session = LiveSession(doc, url=sim.live_url, api_key="sim-key", **options)
+    session = LiveSession(doc, url=sim.live_url, **{"api_key": "sim-key", **options})
     await session.connect()
     return sim, Call(sim, session)
 
@@ -283,9 +283,11 @@ async def test_a_session_closed_for_content_is_not_reseeded(graph_path: Any) -> 
         await stop(sim, call)
 
 
-async def test_usage_is_reported_and_text_input_is_refused(graph_path: Any) -> None:
+async def test_usage_is_reported_and_text_input_is_refused(graph_path: Any, tmp_path: Any) -> None:
     doc = graph_path(MINI)
-    sim, call = await start(doc, script({"user": "Hello.", "model": [{"say": "Hi."}]}), usage_interval=0.05)
+    events_file = tmp_path / "events.jsonl"
+    sc = script({"user": "Hello.", "model": [{"say": "Hi."}]})
+    sim, call = await start(doc, sc, usage_interval=0.05, events_file=events_file, api_key="sk-secret-key-123456")
     try:
         async with asyncio.timeout(5):
             while not call.of(ev.Usage):
@@ -293,8 +295,16 @@ async def test_usage_is_reported_and_text_input_is_refused(graph_path: Any) -> N
         assert "seconds" in call.of(ev.Usage)[0].usage
         with pytest.raises(TextInputUnsupported, match="no text input"):
             await call.session.send_text("hello")
+        for method in (call.session.commit_audio, call.session.clear_audio, call.session.request_response):
+            with pytest.raises(UnsupportedOnLive):
+                await method()
+        await call.say("Hello.", 1)
     finally:
         await stop(sim, call)
+    # The events file: audio elided, the key nowhere.
+    text = events_file.read_text()
+    assert '"session.input_audio.append"' in text and "bytes of audio elided" in text
+    assert "sk-secret-key-123456" not in text and len(text) < 60_000
 
 
 async def test_interrupt_stops_the_local_playback(graph_path: Any) -> None:

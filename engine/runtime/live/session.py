@@ -51,8 +51,24 @@ OPENAI_LIVE_URL = "wss://api.openai.com/v1/live/sessions"
 _FINAL_REASONS = frozenset({"close_requested", "content", "remote_hangup"})
 
 
-class TextInputUnsupported(NotImplementedError):
+class UnsupportedOnLive(NotImplementedError):
+    """Something the Realtime session does that GPT-Live has no client event for."""
+
+
+class TextInputUnsupported(UnsupportedOnLive):
     """GPT-Live takes no text from the user: only audio (`send_audio`)."""
+
+
+class LiveEventRecorder(EventRecorder):
+    """The events file of a GPT-Live session: its audio fields are elided too (as a size)."""
+
+    _AUDIO = {"session.input_audio.append": "audio", "session.output_audio.fixture.play": "audio"}
+
+    def record(self, direction: str, event: dict[str, Any]) -> None:
+        field = self._AUDIO.get(event.get("type", ""))
+        if field and isinstance(event.get(field), str):
+            event = {**event, field: f"<{len(event[field]) * 3 // 4} bytes of audio elided>"}
+        super().record(direction, event)
 
 
 def live_responses_base(url: str | None) -> str | None:
@@ -119,7 +135,7 @@ class LiveSession:
         if api_key and not any(k.lower() in ("authorization", "api-key") for k in headers):
             headers["Authorization"] = f"Bearer {api_key}"
         secrets = [api_key, *(v for k, v in headers.items() if k.lower() in ("authorization", "api-key"))]
-        self._recorder = EventRecorder(Path(events_file), secrets) if events_file else None
+        self._recorder = LiveEventRecorder(Path(events_file), secrets) if events_file else None
         self._owns_transport = transport is None
         self._transport = transport or AiohttpTransport()
         self.link = Link(
@@ -224,6 +240,18 @@ class LiveSession:
         """Stream the user's audio (in the session's format); the model hears it as it comes.
         Raises `SessionClosed` or `ConnectionLost` (both `ConnectionError`s)."""
         await self.send({"type": "session.input_audio.append", "audio": base64.b64encode(audio).decode("ascii")})
+
+    async def commit_audio(self) -> None:
+        """Raises `UnsupportedOnLive`: GPT-Live has no turns to commit (the model decides when to answer)."""
+        raise UnsupportedOnLive("GPT-Live has no input commit: the model hears the audio and decides when to answer")
+
+    async def clear_audio(self) -> None:
+        """Raises `UnsupportedOnLive`: audio GPT-Live has heard cannot be taken back."""
+        raise UnsupportedOnLive("GPT-Live has no input buffer to clear: the model hears audio as it comes")
+
+    async def request_response(self) -> None:
+        """Raises `UnsupportedOnLive`: no client event makes GPT-Live speak (commentary is the engine's way)."""
+        raise UnsupportedOnLive("GPT-Live has no response.create: the model decides when to speak")
 
     async def interrupt(self) -> None:
         """Stop the local playback where it is (GPT-Live has no cancel: the model hears barge-in itself)."""
@@ -364,7 +392,7 @@ class LiveSession:
                 self._recorder.record_malformed(raw)
             self.emit(ev.Error("malformed frame from the server skipped", code="malformed_frame"))
             return
-        if self._recorder and kind != "session.output_audio.delta":
+        if self._recorder and kind != "session.output_audio.delta":  # the output streams all the time
             self._recorder.record("server", event)
         handler = self._dispatch.get(kind)
         if handler is None:
