@@ -349,3 +349,45 @@ def graph_path(write_graph: Any) -> Any:
         return load_graph(write_graph(text))
 
     return make
+
+
+async def test_a_malformed_frame_or_event_is_an_error_event_and_the_call_goes_on(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sim, call = await start(doc, script({"user": "Hello.", "model": [{"say": "Hi."}]}), approval="auto")
+    try:
+        await sim.send_raw("not json")
+        await sim.send_raw('{"type": "session.delegation.created", "delegation": "no id"}')
+        await sim.send_raw('{"type": "session.output_transcript.delta", "delta": 7}')
+        async with asyncio.timeout(5):
+            while len(call.of(ev.Error)) < 3:
+                await asyncio.sleep(0.01)
+        assert [e.code for e in call.of(ev.Error)] == ["malformed_frame", "handler_error", "handler_error"]
+        await call.say("Hello.", 1)
+        assert sim.spoken == ["Hi."]
+    finally:
+        await stop(sim, call)
+
+
+async def test_the_user_talking_over_the_model_stops_it_and_the_local_playback(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    story = "Once upon a time, in a valley of deep snow, there lived a boarder who never fell. " * 2
+    sc = script(
+        {"user": "Tell me a story.", "model": [{"say": story}]},
+        {"user": "Stop, please.", "model": [{"say": "Sure."}]},
+    )
+    sim, call = await start(doc, sc, approval="auto")
+    sim.realtime_pacing = True  # the model speaks at the pace of speech, so there is time to talk over it
+    try:
+        await speak(call.session, "Tell me a story.")
+        await call.session.wait_delegations(1, 10)
+        async with asyncio.timeout(5):
+            while not any(e.role == "assistant" for e in call.of(ev.TranscriptDelta)):
+                await asyncio.sleep(0.01)
+        await speak(call.session, "Stop, please.")  # the test's listener heard all that arrived so far
+        await call.session.wait_delegations(2, 10)
+        await call.session.wait_idle(10)
+        said = "".join(e["delta"] for e in sim.sent if e["type"] == "session.output_transcript.delta")
+        assert said.endswith("Sure. ")
+        assert len(said) < len(story)  # the model stopped when the user spoke
+    finally:
+        await stop(sim, call)
