@@ -391,3 +391,40 @@ async def test_the_user_talking_over_the_model_stops_it_and_the_local_playback(g
         assert len(said) < len(story)  # the model stopped when the user spoke
     finally:
         await stop(sim, call)
+
+
+async def test_a_dropped_connection_is_reseeded_and_the_call_goes_on(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sc = script(
+        {"user": "Hello there.", "model": [{"say": "Hi!"}]},
+        {"user": "Look up snow.", "model": [{"call": "lookup", "args": {"query": "snow"}}, {"say": "Snow found."}]},
+    )
+    sim, call = await start(doc, sc, approval="auto", reconnect_backoff=0.01)
+    try:
+        await call.say("Hello there.", 1)
+        await sim.drop_connections()  # no session.closed: the network went away
+        async with asyncio.timeout(10):
+            while not call.of(ev.Reconnected):
+                await asyncio.sleep(0.01)
+        seed = call.client_events("session.start")[1]["session"]["input"]
+        assert [m["content"][0]["text"] for m in seed[1:]] == ["Hello there.", "Hi!"]
+        await call.say("Look up snow.", 2)
+        assert sim.spoken[-1] == "Snow found." and call.of(ev.ToolEnd)[0].ok
+    finally:
+        await stop(sim, call)
+
+
+async def test_coverage_on_gpt_live_is_what_it_is_on_realtime() -> None:
+    from engine.testing.coverage import Coverage
+    from engine.testing.live import run_test_on
+
+    suite = collect(GRAPHS / "simple_handoff.yaml")
+    percent = {}
+    for api in ("realtime", "live"):
+        coverage = Coverage.of(suite.graph)
+        for test, _ in suite.tests:
+            result = await run_test_on(api, suite.graph, test)
+            assert result.passed
+            coverage.record_run(test, result.turns)
+        percent[api] = coverage.percent()
+    assert percent["live"] == percent["realtime"] == 100.0
