@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from engine.compile.live import compile_live_start
 from engine.protocol.openai_check import check_payload, unknown_fields
+from engine.runtime import ConnectFailed
 from engine.runtime import events as ev
 from engine.runtime.live import LiveSession, TextInputUnsupported, UnsupportedOnLive
 from engine.sim.live import LiveSimulator
@@ -428,3 +429,13 @@ async def test_coverage_on_gpt_live_is_what_it_is_on_realtime() -> None:
             coverage.record_run(test, result.turns)
         percent[api] = coverage.percent()
     assert percent["live"] == percent["realtime"] == 100.0
+
+
+async def test_a_refused_session_start_fails_connect_naming_the_parameter(graph_path: Any) -> None:
+    persona = "Be kind. " * 8000  # over GPT-Live's 16,384 tokens of frontend instructions
+    doc = graph_path(MINI + f"live:\n  instructions: {persona!r}\n")
+    async with LiveSimulator(script({"user": "Hi.", "model": [{"say": "Hi."}]})) as sim:
+        session = LiveSession(doc, url=sim.live_url, api_key="sim-key")
+        with pytest.raises(ConnectFailed, match=r"refused session.start: .*param: session.instructions"):
+            await session.connect()
+        assert sim.sessions_started == 0

@@ -215,6 +215,7 @@ class Backend:
                     )
             for call in calls:
                 session.history.add_call(session.new_id("item"), call.name, call.call_id, call.arguments)
+                session.emit(ev.HistoryUpdated(len(session.history)))
                 output = await self._call(call.name, call.call_id, call.arguments or "{}", offer, delegation_id)
                 session.history.set_output(call.call_id, output)
                 inputs.append({"type": "function_call_output", "call_id": call.call_id, "output": output})
