@@ -188,7 +188,10 @@ class Backend:
             if tools:
                 request["tools"] = tools
             try:
-                response = await session.runtime.responses.create(**request, input=list(inputs))
+                # Plain JSON already: sent as the body as it is. The SDK's typed transform of `input`
+                # and `tools` took ~80% of a delegation's CPU (it walks every item on each round).
+                body = {"input": list(inputs), **({"tools": request.pop("tools")} if "tools" in request else {})}
+                response = await session.runtime.responses.create(**request, extra_body=body)
             except ResponsesError as exc:
                 session.emit(ev.Error(f"the backend of agent '{agent}' failed: {exc}", code="delegation_failed"))
                 await self._answer(delegation_id, "thinking", "The backend could not do this task; tell the user.")
