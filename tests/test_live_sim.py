@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -205,3 +206,18 @@ async def test_the_model_is_not_a_url_parameter(sim: LiveSimulator) -> None:
         response = await http.get(sim.live_url + "?model=gpt-live-1.1")
         assert response.status == 400
         assert (await response.json())["error"]["param"] == "model"
+
+
+async def test_barge_in_stops_the_models_speech(connect: Any, sim: LiveSimulator) -> None:
+    client = await connect()
+    sim.realtime_pacing = True
+    story = "A long story. " * 20
+    await client.send({"type": "session.commentary.append", "content": story, "delegation_id": None})
+    await client.next("session.output_transcript.delta")
+    assert await sim.barge_in() == [""]
+    with contextlib.suppress(TimeoutError):
+        await client.next("never sent", timeout=0.5)  # read what streams for half a second
+    said = "".join(e["delta"] for e in client.events if e["type"] == "session.output_transcript.delta")
+    assert len(said) < len(story) // 4
+    after = [e["type"] for e in client.events[-5:]]
+    assert "session.output_audio.delta" in after  # the output goes on, silent

@@ -390,6 +390,12 @@ class LiveConnection:
             if pause:
                 await asyncio.sleep(pause)
 
+    async def interrupt(self, audio_start_ms: int | None) -> str:
+        """`Simulator.barge_in()`: the user talks over the model, which stops speaking (GPT-Live sends
+        no event for it: the output goes on, silent). Returns "" (there are no items)."""
+        self._speech.clear()
+        return ""
+
     # -- hearing ---------------------------------------------------------------------------------
 
     async def _hear(self, data: bytes) -> None:
