@@ -439,3 +439,23 @@ async def test_a_refused_session_start_fails_connect_naming_the_parameter(graph_
         with pytest.raises(ConnectFailed, match=r"refused session.start: .*param: session.instructions"):
             await session.connect()
         assert sim.sessions_started == 0
+
+
+async def test_a_reseed_the_server_refuses_loses_the_session(graph_path: Any, monkeypatch: Any) -> None:
+    import engine.sim.live as sim_live
+
+    doc = graph_path(MINI)
+    sim, call = await start(doc, script({"user": "Hello.", "model": [{"say": "Hi."}]}), reconnect_backoff=0.01)
+    try:
+        monkeypatch.setattr(sim_live, "INSTRUCTIONS_TOKEN_LIMIT", 1)  # the server now refuses every start
+        await sim.expire()
+        async with asyncio.timeout(10):
+            while not [e for e in call.of(ev.Error) if e.fatal]:
+                await asyncio.sleep(0.01)
+        (lost,) = [e for e in call.of(ev.Error) if e.fatal]
+        assert "did not start" in lost.message and "session.instructions" in lost.message
+        assert call.of(ev.Reconnected) == []
+        with pytest.raises(ConnectionError):
+            await call.session.send_audio(b"\x00\x00" * 240)
+    finally:
+        await stop(sim, call)

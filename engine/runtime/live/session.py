@@ -448,10 +448,9 @@ class LiveSession:
             async with asyncio.timeout(self._start_timeout):
                 await self._started
         except (TimeoutError, ConnectFailed) as exc:
-            self.link.lose(f"the new session did not start: {exc}")
-            self.emit(
-                ev.Error(f"connection lost: the new session did not start: {exc}", code="connection_lost", fatal=True)
-            )
+            reason = f"the new session did not start: {exc or 'no session.started'}"
+            self.link.lose(reason)
+            self.on_lost(reason)
             return
         self.emit(ev.Reconnected(attempt, len(self.backend.last_seed)))
 
