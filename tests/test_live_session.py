@@ -459,3 +459,21 @@ async def test_a_reseed_the_server_refuses_loses_the_session(graph_path: Any, mo
             await call.session.send_audio(b"\x00\x00" * 240)
     finally:
         await stop(sim, call)
+
+
+async def test_a_later_delegation_reads_what_earlier_tools_returned(graph_path: Any) -> None:
+    doc = graph_path(MINI)
+    sc = script(
+        {"user": "Look up snow.", "model": [{"call": "lookup", "args": {"query": "snow"}}, {"say": "Found."}]},
+        {"user": "What did you find?", "model": [{"say": "Snow, found."}]},
+    )
+    sim, call = await start(doc, sc, approval="auto")
+    try:
+        await call.say("Look up snow.", 1)
+        await call.say("What did you find?", 2)
+        context = sim.backend_requests[-1]["input"]
+        notes = [m["content"] for m in context if m.get("role") == "developer"]
+        assert notes == ['Earlier, lookup({"query":"snow"}) returned: {"query": "snow", "found": true}']
+        assert next(m["content"] for m in context if m.get("role") == "user") == "Look up snow."
+    finally:
+        await stop(sim, call)

@@ -20,7 +20,7 @@ from ...compile import apply_mcp_headers
 from ...compile.live import APPEND_TOKEN_LIMIT, compile_live_backend, compile_live_handoff, live_rules
 from ...spec.script import TRANSITION_TOOL
 from ...tools import ResponsesError, ToolContext
-from ...tools.escalate import history_input
+from ...tools.escalate import MESSAGE_ROLES
 from .. import events as ev
 from ..moves import Offer
 
@@ -31,8 +31,10 @@ log = logging.getLogger("engine.runtime.live")
 
 #: Rounds of tool calls one delegation may take before the engine stops it.
 MAX_ROUNDS = 8
-#: Conversation messages before the task that the agent's text model reads.
-HISTORY_LAST = 20
+#: Conversation items (messages, tool results) before the task that the agent's text model reads.
+HISTORY_LAST = 30
+#: Characters of an earlier tool result the text model reads again.
+RESULT_CHARS = 2000
 #: Characters per append: 500 tokens at a conservative 3 characters a token.
 APPEND_CHARS = APPEND_TOKEN_LIMIT * 3
 #: Startup history of a reseeded session: rendered tokens (the API's default limit), at ~4 chars a token.
@@ -55,6 +57,20 @@ def chunks(text: str, size: int = APPEND_CHARS) -> list[str]:
     if text:
         out.append(text)
     return out
+
+
+def history_context(items: list[dict[str, Any]], last: int) -> list[dict[str, Any]]:
+    """The conversation before the task as Responses input messages: what was said, and what earlier
+    delegations' tools returned (as developer notes: each delegation's loop is stateless, and the text
+    model of a later task needs those results as much as the Realtime model has them in its items)."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if item["type"] == "message" and item.get("role") in MESSAGE_ROLES and item.get("text"):
+            out.append({"role": item["role"], "content": item["text"].strip()})
+        elif item["type"] == "function_call" and item.get("output") is not None:
+            note = f"Earlier, {item['name']}({item['arguments']}) returned: {item['output']}"
+            out.append({"role": "developer", "content": note[:RESULT_CHARS]})
+    return out[-last:]
 
 
 def _transition_target(arguments: str) -> str:
@@ -147,7 +163,7 @@ class Backend:
         session asks for a new response at once: its answer is spoken as general commentary."""
         async with self._lock:
             items = self._session.history.items
-            context = history_input(items, HISTORY_LAST)
+            context = history_context(items, HISTORY_LAST)
             self._mark = len(items)
             await self._run(None, context, message)
 
@@ -164,7 +180,7 @@ class Backend:
             task = "The conversation since your last task:\n" + "\n".join(said)
         else:
             task = "Nothing new was said since your last task: continue the conversation as your instructions say."
-        return history_input(before, HISTORY_LAST), task
+        return history_context(before, HISTORY_LAST), task
 
     async def _run(self, delegation_id: str | None, context: list[dict[str, Any]], task: str) -> None:
         session = self._session
