@@ -7,6 +7,7 @@ backend's Responses answers; the engine runs the agent and speaks through commen
 from __future__ import annotations
 
 import asyncio
+import shutil
 from typing import Any
 
 import pytest
@@ -475,5 +476,50 @@ async def test_a_later_delegation_reads_what_earlier_tools_returned(graph_path: 
         notes = [m["content"] for m in context if m.get("role") == "developer"]
         assert notes == ['Earlier, lookup({"query":"snow"}) returned: {"query": "snow", "found": true}']
         assert next(m["content"] for m in context if m.get("role") == "user") == "Look up snow."
+    finally:
+        await stop(sim, call)
+
+
+def _graph_tests(*graphs: str) -> list[tuple[str, str]]:
+    return [(graph, test.name) for graph in graphs for test, _ in collect(GRAPHS / graph).tests]
+
+
+@pytest.mark.parametrize(("graph", "name"), _graph_tests("simple_handoff.yaml", "chat_supervisor.yaml"))
+async def test_responses_delegation_runs_the_tests_too(tmp_path: Any, graph: str, name: str) -> None:
+    """`live.delegation: responses`: OpenAI runs the backend; the engine answers its function calls
+    (escalations included) and swaps the backend at a handoff."""
+    shutil.copytree(GRAPHS, tmp_path, dirs_exist_ok=True)  # prompts and tool modules beside the graph
+    path = tmp_path / graph
+    path.write_text(path.read_text() + "\nlive:\n  delegation: responses\n")
+    doc = load_graph(path)
+    test = next(t for t, _ in collect(GRAPHS / graph).tests if t.name == name)
+    result = await run_test_live(doc, test)
+    assert result.passed, [str(f) for f in result.failures] + result.errors
+
+
+async def test_responses_delegation_swaps_the_backend_at_a_handoff(write_graph: Any) -> None:
+    text = (GRAPHS / "simple_handoff.yaml").read_text() + "\nlive:\n  delegation: responses\n"
+    doc = load_graph(write_graph(text))
+    demo = doc.spec.demo
+    assert demo is not None
+    sim, call = await start(doc, demo, approval="auto")
+    try:
+        await call.session.wait_delegations(1, 10)
+        await call.session.wait_idle(10)
+        await call.say(demo.turns[1].user or "", 2)
+        assert call.session.agent == "haiku_writer"
+        (start_event,) = call.client_events("session.start")
+        assert start_event["session"]["delegation"]["type"] == "responses"
+        (update,) = call.client_events("session.update")
+        backend = update["session"]["delegation"]["responses"]
+        assert "You write haikus" in backend["instructions"]
+        assert [t["name"] for t in backend["tools"]] == ["transfer_to_greeter"]
+        (output,) = call.client_events("response.item.create")
+        assert output["item"]["output"] == '{"assistant": "haiku_writer"}'
+        assert len(call.client_events("response.create")) == 1
+        assert all(e["delegation_id"] is None for e in call.client_events("session.instructions.append"))
+        assert sim.backend_requests == []  # the server ran the backend
+        assert "Soft flakes on the pines" in sim.spoken[-1]
+        assert_strict(sim)
     finally:
         await stop(sim, call)

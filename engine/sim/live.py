@@ -6,7 +6,7 @@ route. A GPT-Live connection:
 - refuses any client event the openai types refuse (unknown fields, with `error.param`), commands
   before `session.start`, changes to immutable settings (model, instructions, audio, input, delegation
   type), appends over 500 tokens, fixtures over 30 s or while one plays, more than 128 input messages,
-  and `response.*` events under client delegation;
+  `response.*` events under client delegation, delegation ids on appends under Responses delegation;
 - sends `session.started`, then output audio all the time (silence between replies) with transcript
   deltas carrying their millisecond ranges on the session timeline;
 - hears input audio: speech is detected from its energy, and the transcript of an utterance is the
@@ -16,7 +16,10 @@ route. A GPT-Live connection:
   acknowledges appends; reports usage every `usage_interval` seconds; closes with a reason
   (`close_requested`, or `expired` from `expire()`).
 
-The scripted model plays the backend's side: the engine's Responses requests tagged
+Under Responses delegation the simulator is the backend too: it plays the script's actions itself,
+speaks their text and sends function calls as `response.event` envelopes, continuing after the
+client's `response.item.create` outputs and `response.create`. Under client delegation the scripted
+model plays the backend's side through the Responses endpoint: the engine's requests tagged
 `metadata.engine_kind: live_delegation` play the script's actions from the shared cursor, as the
 Realtime simulator's responses do (a request plays consecutive `say`s up to a `call`, `handoff` or
 `transition`; a `say` is the message text the engine speaks as commentary).
@@ -98,6 +101,10 @@ class LiveConnection:
         self._fixture: asyncio.Task[None] | None = None
         self._muted = False
         self._started_at = 0.0
+        # Responses delegation: the delegation the backend works on, the call outputs it was given.
+        self._current: str | None = None
+        self._outputs: set[Any] = set()
+        self._backend_task: asyncio.Task[None] | None = None
         # Input: speech detection over frames of the input audio.
         self._input_ms = 0
         self._pending = b""
@@ -164,7 +171,7 @@ class LiveConnection:
                     break
         finally:
             self.closed = True
-            for task in (self._streamer, self._fixture):
+            for task in (self._streamer, self._fixture, self._backend_task):
                 if task is not None:
                     task.cancel()
 
@@ -249,7 +256,10 @@ class LiveConnection:
         assert self.session is not None
         update = event["session"]
         if "delegation" in update:
-            self.session["delegation"] = {**self.session["delegation"], **(update["delegation"] or {})}
+            current, change = self.session["delegation"], dict(update["delegation"] or {})
+            if "responses" in change:  # sparse: omitted backend settings keep their values
+                change["responses"] = {**current.get("responses", {}), **(change["responses"] or {})}
+            self.session["delegation"] = {**current, **change}
         await self.send({"type": "session.updated", "session": self.session, **_echo(event)})
 
     async def _on_session_close(self, event: dict[str, Any]) -> None:
@@ -311,6 +321,10 @@ class LiveConnection:
             await self.error(api_error(message, "string_above_max_length", "content"), event)
             return False
         delegation_id = event.get("delegation_id")
+        if delegation_id is not None and self.responses_delegation:
+            message = "Non-null delegation ids are not accepted with Responses delegation."
+            await self.error(api_error(message, "invalid_value", "delegation_id"), event)
+            return False
         if delegation_id is not None and delegation_id not in self.delegations:
             message = f"Unknown delegation '{delegation_id}'."
             await self.error(api_error(message, "invalid_value", "delegation_id"), event)
@@ -332,12 +346,64 @@ class LiveConnection:
             self.sim.spoken.append(event["content"])
             self._say(event["content"])
 
+    @property
+    def responses_delegation(self) -> bool:
+        return ((self.session or {}).get("delegation") or {}).get("type") == "responses"
+
+    async def _on_response_item_create(self, event: dict[str, Any]) -> None:
+        if not self.responses_delegation:
+            await self._refused_response(event)
+            return
+        item = event["item"]
+        if item.get("type") == "function_call_output":
+            self._outputs.add(item.get("call_id"))
+
+    async def _on_response_create(self, event: dict[str, Any]) -> None:
+        if not self.responses_delegation:
+            await self._refused_response(event)
+            return
+        delegation_id = self._current
+        missing = self.sim._pending_calls.get(delegation_id or "", set()) - self._outputs
+        if delegation_id is None or missing:
+            message = (
+                f"No tool output found for function call {sorted(missing)[0]}." if missing else "Nothing to continue."
+            )
+            await self.error(api_error(message, "invalid_value", "item"), event)
+            return
+        self._backend_task = asyncio.create_task(self._backend_round(delegation_id))
+
     async def _refused_response(self, event: dict[str, Any]) -> None:
         message = "response.* events are refused under client delegation."
         await self.error(api_error(message, "invalid_request", "type"), event)
 
-    _on_response_create = _refused_response
-    _on_response_item_create = _refused_response
+    async def _backend_round(self, delegation_id: str) -> None:
+        """Responses delegation: the server's own backend plays the script's next actions, speaks its
+        text, and hands its function calls to the client in `response.event` envelopes."""
+        assert self.session is not None
+        tools = self.session["delegation"]["responses"].get("tools") or []
+        offered = [t.get("name") for t in tools if isinstance(t, dict) and t.get("type") == "function"]
+        try:
+            output = self.sim._script_output(offered, delegation_id)
+        except BadRequest as exc:
+            await self.send({"type": "error", "error": exc.body()["error"] | {"code": exc.code or "invalid_value"}})
+            return
+        sequence = 0
+        for index, item in enumerate(output):
+            if item["type"] == "message":
+                self.sim.spoken.append(item["content"][0]["text"])
+                self._say(item["content"][0]["text"])
+                continue
+            inner = {
+                "type": "response.output_item.done",
+                "output_index": index,
+                "sequence_number": sequence,
+                "item": item,
+            }
+            await self.send({"type": "response.event", "event": inner, "delegation_id": delegation_id})
+            sequence += 1
+        done = {"id": self.sim._ids.new("resp"), "object": "response", "status": "completed"}
+        inner = {"type": "response.completed", "sequence_number": sequence, "response": done}
+        await self.send({"type": "response.event", "event": inner, "delegation_id": delegation_id})
 
     # -- speech ----------------------------------------------------------------------------------
 
@@ -441,8 +507,13 @@ class LiveConnection:
         """Raise `session.delegation.created` now (the model hands a task to the backend)."""
         delegation_id = self.sim._ids.new("deleg")
         self.delegations[delegation_id] = "open"
-        delegation = {"id": delegation_id, "target": "client", "type": "delegation"}
+        delegation: dict[str, Any] = {"id": delegation_id, "target": "client", "type": "delegation"}
+        if self.responses_delegation:
+            delegation |= {"target": "responses", "response_id": self.sim._ids.new("resp")}
         await self.send({"type": "session.delegation.created", "delegation": delegation, "offset_ms": self.timeline_ms})
+        if self.responses_delegation:
+            self._current, self._outputs = delegation_id, set()
+            self._backend_task = asyncio.create_task(self._backend_round(delegation_id))
 
 
 def _echo(event: dict[str, Any]) -> dict[str, Any]:
@@ -590,6 +661,11 @@ class LiveSimulator(Simulator):
         offered = [
             t.get("name") for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"
         ]
+        return self._script_output(offered, key)
+
+    def _script_output(self, offered: list[Any], key: str) -> list[dict[str, Any]]:
+        """The next actions of the script as Responses output items (raises `BadRequest` for a call
+        the backend does not offer); `key` is whose function call outputs must come back next."""
         says: list[str] = []
         output: list[dict[str, Any]] = []
         for action in self._cursor.next_response():

@@ -7,6 +7,11 @@ from the transcript since the previous one and runs the active agent (its text m
 Responses API, its tools, its enforced state machine and guards, handoffs and escalations), then
 answers with `session.commentary.append` (spoken) or `session.thinking.append` (silent).
 
+With `live.delegation: responses` OpenAI runs each agent's backend (its model, instructions, tools) and
+hands the engine its function calls in `response.event` envelopes: the engine runs them (tools, moves,
+guards), answers with `response.item.create` + `response.create`, and at a handoff swaps the backend
+with `session.update`.
+
 The surface and the events are `engine.runtime.Session`'s; what GPT-Live cannot do differs: there is
 no text input (`send_text` raises), no commit of the input buffer (the model hears), and `interrupt()`
 only stops the local playback. Transcripts come as deltas without turns: the engine groups them into
@@ -27,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ...compile import CompileError, resolve_state
+from ...compile import resolve_state
 from ...compile.live import compile_live_start
 from ...spec import Document
 from .. import events as ev
@@ -119,11 +124,9 @@ class LiveSession:
             self._owns_runtime = True
             api_key, headers = self.runtime.api_key, self.runtime.headers
         self.graph = self.runtime.graph
-        if self.graph.spec.live.delegation != "client":
-            raise CompileError(
-                f"live.delegation '{self.graph.spec.live.delegation}': the engine runs GPT-Live sessions with "
-                "client delegation only (it is the backend); set live.delegation: client"
-            )
+        #: `live.delegation: responses`: OpenAI runs each agent's backend; the engine answers its
+        #: function calls (tools, handoffs, transitions) and swaps the backend at a handoff.
+        self.responses_delegation = self.graph.spec.live.delegation == "responses"
         start = agent or self.graph.spec.start
         resolve_state(self.graph, start, state)
         self.call_id: str | None = None  # the compiler's SIP call id (none on a websocket session)
@@ -184,6 +187,7 @@ class LiveSession:
             "session.output_audio.fixture.playing": self._on_fixture_playing,
             "session.output_audio.fixture.played": self._on_fixture_played,
             "session.usage.updated": self._on_usage,
+            "response.event": self._on_response_event,
             "error": self._on_error,
             "info": lambda event: log.info("GPT-Live: %s", event.get("message")),
         }
@@ -433,6 +437,8 @@ class LiveSession:
         initial = machine.initial if machine is not None and machine.enforce else None
         if reseed or (self.agent, self.state) != (self.graph.spec.start, initial):
             session["input"] = self.backend.seed(self.backend.rules(self.agent))
+            if self.responses_delegation:  # the backend the server runs is the current agent's
+                session["delegation"]["responses"] = self.backend.config(self.agent)[0]
         fmt = (session.get("audio") or {}).get("format") or {"type": "audio/pcm", "rate": 24000}
         rate = int(fmt.get("rate") or 24000)
         self._bytes_per_ms = 2 * rate / 1000 if fmt.get("type") == "audio/pcm" else rate / 1000
@@ -513,12 +519,30 @@ class LiveSession:
         if isinstance(usage, dict):
             self.emit(ev.Usage(self.session_id or "", usage))
 
+    def _on_response_event(self, event: dict[str, Any]) -> None:
+        """A Responses backend's stream event (Responses delegation): its function calls are ours."""
+        inner = event.get("event")
+        if not isinstance(inner, dict):
+            raise TypeError("response.event without an event")
+        kind = inner.get("type")
+        if kind == "response.output_item.done" and isinstance(inner.get("item"), dict):
+            item = inner["item"]
+            if item.get("type") == "function_call":
+                self.backend.remote_calls += 1
+                self.spawn(self.backend.answer_remote(item))
+        elif kind in ("response.completed", "response.failed", "response.incomplete"):
+            self._last_output = time.monotonic()  # the model speaks the backend's answer: quiet counts from here
+            self.backend.response_finished(kind)
+            if kind != "response.completed":
+                self.emit(ev.Error(f"the Responses backend's response ended: {kind}", code="backend_response"))
+            self._idle_check()
+
     def _on_delegation(self, event: dict[str, Any]) -> None:
         delegation = event.get("delegation")
         if not isinstance(delegation, dict) or not isinstance(delegation.get("id"), str):
             raise TypeError("session.delegation.created without a delegation id")
         if delegation.get("target", "client") != "client":
-            return  # Responses or Decisions work: not ours to answer
+            return  # Responses or Decisions work: the server runs it (function calls come as response.event)
         self._close_item()
         self.spawn(self.backend.delegate(delegation["id"]))
 
