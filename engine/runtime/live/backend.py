@@ -87,6 +87,7 @@ class Backend:
         self._lock = asyncio.Lock()
         self._mark = 0  # history index up to which the transcript was handed to a delegation
         self.answered = 0
+        self.remote_calls = 0  # function calls of the current Responses backend response (Responses delegation)
         self.last_seed: list[dict[str, Any]] = []
 
     # --- agent rules and the reseed history --------------------------------------------------
@@ -116,6 +117,32 @@ class Backend:
             if event["type"] == "session.instructions.append":
                 for piece in chunks(event["content"]):
                     await session.append("instructions", piece, delegation_id)
+            else:  # Responses delegation: the backend swapped to the new agent's
+                await session.send(event)
+
+    # --- Responses delegation: the server runs the backend, the engine answers its calls -------------
+
+    async def answer_remote(self, item: dict[str, Any]) -> None:
+        """Answer one function call of the Responses backend, then let it go on."""
+        session = self._session
+        name, call_id = str(item.get("name") or ""), str(item.get("call_id") or "")
+        arguments = item.get("arguments") if isinstance(item.get("arguments"), str) else "{}"
+        _, offer = self.config(session.moves.agent)
+        session.history.add_call(session.new_id("item"), name, call_id, arguments)
+        session.emit(ev.HistoryUpdated(len(session.history)))
+        # Delegation ids are refused on appends under Responses delegation: the moves append without one.
+        output = await self._call(name, call_id, arguments, offer, None)
+        session.history.set_output(call_id, output)
+        result = {"type": "function_call_output", "call_id": call_id, "output": output}
+        await session.send({"type": "response.item.create", "item": result})
+        await session.send({"type": "response.create"})
+
+    def response_finished(self, kind: str) -> None:
+        """A backend response ended: a delegation is answered once a response ends without calls."""
+        if self.remote_calls:
+            self.remote_calls = 0  # it waits for their outputs, then goes on in a new response
+        else:
+            self.answered += 1
 
     async def append_rules(self, text: str, delegation_id: str | None = None) -> None:
         for piece in chunks(text):
