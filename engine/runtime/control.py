@@ -27,6 +27,19 @@ log = logging.getLogger("engine.runtime")
 MAX_GOODBYE_SECONDS = 30.0
 
 
+def transfer_target(template: str, variables: dict[str, object]) -> str | None:
+    """A transfer's `to`, rendered over the context: an E.164 number or SIP URI, or None (logged)."""
+    try:
+        to = render(template, variables, name="transfer.to").strip()
+    except TemplateRenderError as exc:
+        log.warning("the transfer target %r does not render: %s", template, exc)
+        return None
+    if not TRANSFER_TARGET.match(to):
+        log.warning("the transfer target %r is not a phone number or SIP URI", to)
+        return None
+    return to
+
+
 class CallControl:
     def __init__(self, session: Session, line: CallLine) -> None:
         self._session = session
@@ -77,17 +90,8 @@ class CallControl:
             session.emit(ev.CallEnded("hangup"))
 
     def _target(self, template: str) -> str | None:
-        try:
-            session = self._session
-            variables = template_variables(session.graph, session.agent, session.context)
-            to = render(template, variables, name="transfer.to").strip()
-        except TemplateRenderError as exc:
-            log.warning("the transfer target %r does not render: %s", template, exc)
-            return None
-        if not TRANSFER_TARGET.match(to):
-            log.warning("the transfer target %r is not a phone number or SIP URI", to)
-            return None
-        return to
+        session = self._session
+        return transfer_target(template, template_variables(session.graph, session.agent, session.context))
 
     async def _answer(
         self, agent: str, name: str, call_id: str, output: dict[str, str], *, ok: bool, message: str | None = None

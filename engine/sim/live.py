@@ -32,6 +32,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import time
 from collections import deque
@@ -62,6 +63,30 @@ _ENERGY = 500.0  # RMS of a PCM16 frame above which it is speech
 _G711_SILENCE = {"audio/pcmu": (0xFF, 0x7F), "audio/pcma": (0xD5, 0x55)}
 
 
+_MS_PER_CHAR = 60  # how long the simulated model takes to say a character
+_CHUNK_MS = 100  # the API sends audio deltas of tens of milliseconds
+
+
+def _speech_ms(text: str) -> int:
+    return len(text) * _MS_PER_CHAR
+
+
+def _chunk_durations(total_ms: int, chunk_ms: int = _CHUNK_MS) -> list[int]:
+    """Durations of the audio deltas covering `total_ms`: full chunks, then the remainder."""
+    full, rest = divmod(total_ms, chunk_ms)
+    return [chunk_ms] * full + ([rest] if rest else [])
+
+
+# Silence in each format: zero samples for pcm16, the G.711 codes for a zero level.
+_SILENCE_BYTE = {"audio/pcm": b"\x00", "audio/pcmu": b"\xff", "audio/pcma": b"\xd5"}
+
+
+@functools.cache
+def _silence_b64(ms: int, format_type: str, bytes_per_ms: int) -> str:
+    """Base64 of `ms` of silence (cached: every delta of the same size is the same string)."""
+    return base64.b64encode(_SILENCE_BYTE.get(format_type, b"\x00") * (ms * bytes_per_ms)).decode("ascii")
+
+
 def tokens(text: str) -> int:
     """Tokens of `text` as the simulator counts them: about four characters a token."""
     return (len(text) + 3) // 4
@@ -70,7 +95,7 @@ def tokens(text: str) -> int:
 def speech_audio(text: str, *, rate: int = 24000, silence_ms: int = 700) -> bytes:
     """PCM16 audio standing for saying `text` (a loud square wave sized to the text), then silence
     long enough to end the utterance: what a test streams for a user turn on GPT-Live."""
-    speech_ms = max(300, audio.speech_ms(text))
+    speech_ms = max(300, _speech_ms(text))
     per_ms = rate // 1000
     period = [8000] * 10 + [-8000] * 10
     samples = array.array("h", (period * ((speech_ms * per_ms) // len(period) + 1))[: speech_ms * per_ms])
@@ -117,7 +142,7 @@ class LiveConnection:
         if self.closed or self.ws.closed:
             return False
         if event["type"] != "session.output_audio.delta":  # the one server event without an id
-            event = {"event_id": self.sim._ids.new("event"), **event}
+            event = {"event_id": self.sim.new_id("event"), **event}
         text = json.dumps(event, ensure_ascii=False)
         async with self._lock:
             try:
@@ -126,7 +151,7 @@ class LiveConnection:
                 self.closed = True
                 return False
             if event["type"] != "session.output_audio.delta":
-                self.sim._note_sent(text)
+                self.sim.record_sent(text)
         await asyncio.sleep(0)
         return True
 
@@ -183,7 +208,7 @@ class LiveConnection:
         except ValueError:
             await self.error(api_error("The event is not valid JSON.", "invalid_json"))
             return
-        self.sim._note_received(event)
+        self.sim.record_received(event)
         kind = event.get("type") if isinstance(event, dict) else None
         if self.session is None and kind != "session.start":
             message = "Send session.start first and wait for session.started."
@@ -232,7 +257,7 @@ class LiveConnection:
             return
         audio_config = config.get("audio") or {}
         self.session = {
-            "id": self.sim._ids.new("sess"),
+            "id": self.sim.new_id("sess"),
             "expires_at": int(time.time()) + int(self.sim.session_seconds),
             "model": config["model"],
             "status": "active",
@@ -248,8 +273,7 @@ class LiveConnection:
         self.sim.sessions_started += 1
         await self.send({"type": "session.started", "session": self.session, **_echo(event)})
         self._streamer = asyncio.create_task(self._stream())
-        cursor = self.sim._cursor
-        if cursor.turn < 0 and cursor.turns and cursor.turns[0].user is None:
+        if self.sim.model_opens():
             await self.delegate()  # a turn the model opens (a greeting)
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
@@ -303,7 +327,7 @@ class LiveConnection:
         self._fixture = asyncio.create_task(self._play_fixture(ms, event))
 
     async def _play_fixture(self, ms: int, event: dict[str, Any]) -> None:
-        for chunk in audio.chunk_durations(ms):
+        for chunk in _chunk_durations(ms):
             self._speech.appendleft((None, chunk))
         self._wake.set()
         while self._speech:
@@ -363,7 +387,7 @@ class LiveConnection:
             await self._refused_response(event)
             return
         delegation_id = self._current
-        missing = self.sim._pending_calls.get(delegation_id or "", set()) - self._outputs
+        missing = self.sim.pending_calls.get(delegation_id or "", set()) - self._outputs
         if delegation_id is None or missing:
             message = (
                 f"No tool output found for function call {sorted(missing)[0]}." if missing else "Nothing to continue."
@@ -383,7 +407,7 @@ class LiveConnection:
         tools = self.session["delegation"]["responses"].get("tools") or []
         offered = [t.get("name") for t in tools if isinstance(t, dict) and t.get("type") == "function"]
         try:
-            output = self.sim._script_output(offered, delegation_id)
+            output = self.sim.script_output(offered, delegation_id)
         except BadRequest as exc:
             await self.send({"type": "error", "error": exc.body()["error"] | {"code": exc.code or "invalid_value"}})
             return
@@ -401,7 +425,7 @@ class LiveConnection:
             }
             await self.send({"type": "response.event", "event": inner, "delegation_id": delegation_id})
             sequence += 1
-        done = {"id": self.sim._ids.new("resp"), "object": "response", "status": "completed"}
+        done = {"id": self.sim.new_id("resp"), "object": "response", "status": "completed"}
         inner = {"type": "response.completed", "sequence_number": sequence, "response": done}
         await self.send({"type": "response.event", "event": inner, "delegation_id": delegation_id})
 
@@ -410,11 +434,11 @@ class LiveConnection:
     def _say(self, text: str) -> None:
         """Queue `text` as speech: transcript deltas, each followed by its audio."""
         deltas = audio.transcript_deltas(text.strip() + " ")
-        total = max(1, audio.speech_ms(text))
+        total = max(1, _speech_ms(text))
         for delta in deltas:
             ms = max(1, round(total * len(delta) / max(1, len(text) + 1)))
             first = True
-            for chunk in audio.chunk_durations(ms):
+            for chunk in _chunk_durations(ms):
                 self._speech.append(({"delta": delta, "ms": ms} if first else None, chunk))
                 first = False
         self._wake.set()
@@ -442,7 +466,7 @@ class LiveConnection:
                 if self._speech:
                     continue
                 pause = 0.0
-            delta = audio.silence_b64(ms, fmt.get("type", "audio/pcm"), per_ms)
+            delta = _silence_b64(ms, fmt.get("type", "audio/pcm"), per_ms)
             await self.send({"type": "session.output_audio.delta", "delta": delta})
             self.timeline_ms += ms
             now = time.monotonic()
@@ -489,9 +513,7 @@ class LiveConnection:
                     await self._utterance(start, end)
 
     async def _utterance(self, start: int, end: int) -> None:
-        expected, mismatch = self.sim._cursor.on_user_message(None)
-        if mismatch is not None:
-            self.sim.mismatches.append(mismatch)
+        expected = self.sim.user_turn(None)
         if expected is None:
             return  # speech the script does not stand for: the model hears nothing it can use
         deltas = audio.transcript_deltas(expected)
@@ -505,11 +527,11 @@ class LiveConnection:
 
     async def delegate(self) -> None:
         """Raise `session.delegation.created` now (the model hands a task to the backend)."""
-        delegation_id = self.sim._ids.new("deleg")
+        delegation_id = self.sim.new_id("deleg")
         self.delegations[delegation_id] = "open"
         delegation: dict[str, Any] = {"id": delegation_id, "target": "client", "type": "delegation"}
         if self.responses_delegation:
-            delegation |= {"target": "responses", "response_id": self.sim._ids.new("resp")}
+            delegation |= {"target": "responses", "response_id": self.sim.new_id("resp")}
         await self.send({"type": "session.delegation.created", "delegation": delegation, "offset_ms": self.timeline_ms})
         if self.responses_delegation:
             self._current, self._outputs = delegation_id, set()
@@ -566,20 +588,11 @@ class LiveSimulator(Simulator):
         self.sessions_started = 0
         self.backend_requests: list[dict[str, Any]] = []
         self._live: set[LiveConnection] = set()
-        self._pending_calls: dict[str, set[str]] = {}  # delegation or session id -> call ids whose outputs must come
+        self.pending_calls: dict[str, set[str]] = {}  # delegation or session id -> call ids whose outputs must come
 
-    async def start(self) -> LiveSimulator:
-        app = web.Application()
-        app.router.add_get("/v1/realtime", self._realtime)
+    def _routes(self, app: web.Application) -> None:
+        super()._routes(app)
         app.router.add_get("/v1/live/sessions", self._live_endpoint)
-        app.router.add_post("/v1/responses", self._responses_endpoint)
-        app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._requested_port)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-        return self
 
     @property
     def live_url(self) -> str:
@@ -655,15 +668,15 @@ class LiveSimulator(Simulator):
             raise BadRequest(message, "invalid_value", "metadata.delegation_id")
         items = body.get("input") if isinstance(body.get("input"), list) else []
         outputs = {i.get("call_id") for i in items if isinstance(i, dict) and i.get("type") == "function_call_output"}
-        missing = self._pending_calls.get(key, set()) - outputs
+        missing = self.pending_calls.get(key, set()) - outputs
         if missing:
             raise BadRequest(f"No tool output found for function call {sorted(missing)[0]}.", "invalid_value", "input")
         offered = [
             t.get("name") for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"
         ]
-        return self._script_output(offered, key)
+        return self.script_output(offered, key)
 
-    def _script_output(self, offered: list[Any], key: str) -> list[dict[str, Any]]:
+    def script_output(self, offered: list[Any], key: str) -> list[dict[str, Any]]:
         """The next actions of the script as Responses output items (raises `BadRequest` for a call
         the backend does not offer); `key` is whose function call outputs must come back next."""
         says: list[str] = []
@@ -690,7 +703,7 @@ class LiveSimulator(Simulator):
             if isinstance(action, Call) and action.supervisor:
                 self._responses.queue(name, list(action.supervisor))
             call_id = self._ids.new("call")
-            self._pending_calls[key] = {call_id}
+            self.pending_calls[key] = {call_id}
             arguments = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
             output.append(
                 {
@@ -703,7 +716,7 @@ class LiveSimulator(Simulator):
                 }
             )
         if not output:
-            self._pending_calls.pop(key, None)
+            self.pending_calls.pop(key, None)
         if says:
             output.insert(0, self._responses._message(" ".join(s.strip() for s in says)))
         return output

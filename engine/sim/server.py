@@ -102,12 +102,16 @@ class Simulator:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> Simulator:
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
+        """The endpoints served (a simulator of another API adds its own)."""
         app.router.add_get("/v1/realtime", self._realtime)
         app.router.add_post("/v1/responses", self._responses_endpoint)
         app.router.add_post("/v1/decisions", self._decisions_endpoint)
         app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
+
+    async def start(self) -> Simulator:
+        app = web.Application()
+        self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
@@ -280,6 +284,11 @@ class Simulator:
         if mismatch is not None:
             self.mismatches.append(mismatch)
         return expected
+
+    def model_opens(self) -> bool:
+        """The script has not started, and its first turn is one the model opens (no user words)."""
+        cursor = self._cursor
+        return cursor.turn < 0 and bool(cursor.turns) and cursor.turns[0].user is None
 
     def take_actions(self) -> Played:
         """The scripted actions the next response plays (consumed now)."""

@@ -16,10 +16,19 @@ from typing import Literal
 from ..runtime import events as ev
 from ..runtime.live import LiveSession
 from ..spec import Document
-from ..spec.script import ConversationTest
+from ..spec.script import ConversationTest, Turn
 from .expect import unmet
 from .record import TurnRecord
-from .runner import OFFLINE_TURN_TIMEOUT, Failure, TestResult, _collect, _mismatch, _script_problems, _without_noise
+from .runner import (
+    OFFLINE_TURN_TIMEOUT,
+    Failure,
+    TestResult,
+    _collect,
+    _heard_for,
+    _mismatch,
+    _script_problems,
+    _without_noise,
+)
 from .runner import run_test as run_test_realtime
 
 Api = Literal["realtime", "live"]
@@ -74,16 +83,28 @@ async def run_test_live(
     return result
 
 
-async def speak(session: LiveSession, text: str) -> None:
-    """Stream audio standing for the user saying `text`, as a listener that heard everything so far."""
+async def speak(session: LiveSession, text: str, *, over: bool = False, audio: bytes | None = None) -> None:
+    """Stream audio of the user saying `text` (`audio`, PCM16 24 kHz, or a signal standing for it).
+    The test has heard everything so far, unless it talks `over` the reply."""
     from ..sim.live import speech_audio
 
     playback = session.playback
-    for item_id in playback.audible():
-        playback.report(item_id, playback.received_ms(item_id))  # the test listens instantly
-    audio = speech_audio(text)
+    if not over:
+        for item_id in playback.audible():
+            playback.report(item_id, playback.received_ms(item_id))  # the test listens instantly
+    audio = audio + bytes(2 * 24 * 700) if audio is not None else speech_audio(text)  # then 700 ms of silence
     for offset in range(0, len(audio), CHUNK_BYTES):
         await session.send_audio(audio[offset : offset + CHUNK_BYTES])
+
+
+def _turn_audio(doc: Document, turn: Turn) -> bytes | None:
+    """A spoken turn's audio (a WAV file, or the words synthesized) as PCM16 24 kHz, or None."""
+    if turn.audio is None or turn.audio == "speak":
+        return None  # the simulator's signal stands for synthesized words
+    from ..io import PCM16, read_wav
+    from ..spec.files import confined_file
+
+    return read_wav(confined_file(doc.dir, turn.audio, doc.root), PCM16)
 
 
 async def _run(session: LiveSession, doc: Document, test: ConversationTest, result: TestResult, sim: object) -> None:
@@ -96,12 +117,16 @@ async def _run(session: LiveSession, doc: Document, test: ConversationTest, resu
         for number, turn in enumerate(test.turns, 1):
             start, script_errors = len(seen), len(sim.script_errors)
             if turn.user is not None:
-                await speak(session, turn.user)
+                await speak(session, turn.user, over=turn.interrupt_after is not None, audio=_turn_audio(doc, turn))
             elif number > 1:
                 await sim.delegate()  # the first turn the model opens is delegated at session start
+            following = test.turns[number] if number < len(test.turns) else None
             try:
                 await session.wait_delegations(number, OFFLINE_TURN_TIMEOUT)
-                await session.wait_idle(OFFLINE_TURN_TIMEOUT)
+                if following is not None and following.interrupt_after is not None:
+                    await _heard_for(seen, start, following.interrupt_after, OFFLINE_TURN_TIMEOUT)
+                else:
+                    await session.wait_idle(OFFLINE_TURN_TIMEOUT)
             except TimeoutError:
                 settled = False
             else:

@@ -16,12 +16,15 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ...compile import apply_mcp_headers
+from ...compile import apply_mcp_headers, template_variables
 from ...compile.live import APPEND_TOKEN_LIMIT, compile_live_backend, compile_live_handoff, live_rules
+from ...spec.models import CALL_CONTROL_KINDS, Tool
 from ...spec.script import TRANSITION_TOOL
 from ...tools import ResponsesError, ToolContext
 from ...tools.escalate import MESSAGE_ROLES
 from .. import events as ev
+from ..control import transfer_target
+from ..line import LineUnsupported
 from ..moves import Offer
 
 if TYPE_CHECKING:
@@ -332,6 +335,8 @@ class Backend:
     async def _tool(self, name: str, call_id: str, arguments: str, agent: str, delegation_id: str | None) -> str:
         session = self._session
         spec = session.toolbox.spec(name)
+        if spec.kind in CALL_CONTROL_KINDS:
+            return await self._control(name, spec, call_id, arguments, agent, delegation_id)
         calls = session.calls
         if spec.needs_approval:
             policy = calls._approval
@@ -350,6 +355,58 @@ class Backend:
         outcome = await session.toolbox.execute(name, arguments, ctx)
         session.emit(ev.ToolEnd(agent, name, call_id, outcome.output, outcome.ok, outcome.steps))
         return outcome.output
+
+
+    async def _control(
+        self, name: str, spec: Tool, call_id: str, arguments: str, agent: str, delegation_id: str | None
+    ) -> str:
+        """A call-control tool on GPT-Live: the message is spoken as commentary and heard out before
+        the line refers or hangs up; DTMF goes to the line."""
+        session = self._session
+        session.emit(ev.ToolStart(agent, name, call_id, arguments))
+        try:
+            args = json.loads(arguments or "{}")
+        except ValueError:
+            args = {}
+        args = args if isinstance(args, dict) else {}
+        output, ended = await self._carry_out(spec, args, agent, delegation_id)
+        text = json.dumps(output)
+        session.emit(ev.ToolEnd(agent, name, call_id, text, "error" not in output))
+        if ended is not None:
+            session.emit(ended)
+        return text
+
+    async def _carry_out(
+        self, spec: Tool, args: dict[str, Any], agent: str, delegation_id: str | None
+    ) -> tuple[dict[str, str], ev.CallEnded | None]:
+        session, line = self._session, self._session.line
+        if spec.dtmf is not None:
+            digits = spec.dtmf.digits or str(args.get("digits") or "")
+            try:
+                await line.send_dtmf(digits)
+            except LineUnsupported as exc:
+                return {"error": f"{exc}."}, None
+            session.emit(ev.DtmfSent(digits))
+            return {"sent": digits}, None
+        if session.call_ended:
+            return {"error": "The call is already ending."}, None
+        message = spec.transfer.message if spec.transfer is not None else spec.end_call.message  # type: ignore[union-attr]
+        if spec.transfer is not None:
+            variables = template_variables(session.graph, session.agent, session.context)
+            to = transfer_target(spec.transfer.to, variables)
+            if to is None:
+                return {"error": "The transfer number is not set up."}, None
+        session.call_ended = True
+        if message:
+            await self._answer(delegation_id, "commentary", message)
+        await session.heard_out()
+        if spec.transfer is not None:
+            summary = str(args.get("summary") or "")
+            await line.transfer(to, summary)
+            session.emit(ev.CallTransferred(agent, to, summary))
+            return {"status": "transferring"}, ev.CallEnded("transferred")
+        await line.hangup()
+        return {"status": "ending the call"}, ev.CallEnded("hangup")
 
 
 def backend_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

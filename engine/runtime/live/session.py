@@ -40,6 +40,7 @@ from ..bus import DEFAULT_MAXSIZE, EventBus, Subscription
 from ..calls import Approval, Calls
 from ..graph_runtime import GraphRuntime
 from ..history import History
+from ..line import CallLine, NoLine
 from ..link import Link
 from ..moves import Moves
 from ..playback import PlaybackClock
@@ -110,6 +111,7 @@ class LiveSession:
         playback: PlaybackClock | None = None,
         on_audio: Callable[[ev.Audio], None] | None = None,
         transport: Transport | None = None,
+        line: CallLine | None = None,
         reconnect_attempts: int = 5,
         reconnect_backoff: float = 0.5,
         start_timeout: float = 10.0,
@@ -156,6 +158,8 @@ class LiveSession:
         self.backend = Backend(self)
         self.monitor = LiveGuardrailMonitor(self)
         self.playback = playback or PlaybackClock()
+        self.line: CallLine = line or NoLine()  # call control: transfer, hang up, DTMF
+        self.call_ended = False  # a transfer or hang-up is under way: the call ends with it
         self._bus = EventBus()
         self._events = self._bus.subscribe(audio=on_audio is None, maxsize=DEFAULT_MAXSIZE)
         self._on_audio = on_audio
@@ -377,6 +381,16 @@ class LiveSession:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    async def heard_out(self, limit: float = 30.0, quiet: float = 0.5) -> None:
+        """Wait (at most `limit` seconds) until the model has finished saying what it is saying: its
+        output transcript has been quiet for `quiet` seconds (GPT-Live's output never "ends": silence
+        streams between replies, so the transcript, which follows the words, tells when they stop)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        await asyncio.sleep(quiet)  # the model starts saying the appended commentary
+        while loop.time() < deadline and self.link.up and time.monotonic() - self._last_output < quiet:
+            await asyncio.sleep(0.05)
 
     def cut_output(self) -> int:
         """Stop the local playback of the assistant item being heard; returns the ms played."""
