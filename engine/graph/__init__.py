@@ -2,7 +2,7 @@
 
 from .build import build_graph, effective_voice, model_id, state_id
 from .lints import NAME_PATTERN, lint_graph
-from .render import FORMATS, GraphvizError, GraphvizMissing, render, render_svg
+from .render import FORMATS, GraphvizError, GraphvizMissing, inline_svg, render, render_svg
 
 __all__ = [
     "FORMATS",
@@ -11,6 +11,7 @@ __all__ = [
     "GraphvizMissing",
     "build_graph",
     "effective_voice",
+    "inline_svg",
     "lint_graph",
     "model_id",
     "render",

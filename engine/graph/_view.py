@@ -40,6 +40,11 @@ def node_ids(g: nx.DiGraph) -> dict[str, str]:
     return ids
 
 
+def edge_id(ids: dict[str, str], u: str, v: str) -> str:
+    """The drawing id of the edge u -> v (a DiGraph has at most one)."""
+    return f"{ids[u]}__{ids[v]}"
+
+
 def tool_lines(tools: list[str]) -> list[str]:
     if not tools:
         return []

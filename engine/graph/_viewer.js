@@ -1,0 +1,86 @@
+// Pan and zoom for an inline SVG drawing, and labels kept inside their boxes.
+// engineGraphView(container) fits the drawing to the container; the wheel zooms at the pointer, a drag
+// pans, a double click (or view.fit()) fits again. No dependencies: it runs from a file, offline.
+(function () {
+  "use strict";
+
+  function fitLabels(svg) {
+    // Graphviz sizes boxes by its own font metrics; the browser's font may be wider. A label that
+    // would overflow its box is condensed to fit (textLength), never cut and never spilling over.
+    for (const node of svg.querySelectorAll("g.node")) {
+      const shape = node.querySelector("polygon, path, rect, ellipse");
+      if (!shape) continue;
+      const box = shape.getBBox();
+      for (const text of node.querySelectorAll("text")) {
+        const room = box.width - 10;
+        const width = text.getComputedTextLength();
+        if (width > room && room > 0) {
+          text.setAttribute("textLength", room.toFixed(1));
+          text.setAttribute("lengthAdjust", "spacingAndGlyphs");
+        }
+      }
+    }
+  }
+
+  function engineGraphView(container) {
+    const svg = container.querySelector("svg");
+    if (!svg) return null;
+    const base = svg.viewBox.baseVal;
+    const full = base && base.width
+      ? { x: base.x, y: base.y, w: base.width, h: base.height }
+      : { x: 0, y: 0, w: svg.width.baseVal.value, h: svg.height.baseVal.value };
+    svg.removeAttribute("width");
+    svg.removeAttribute("height");
+    svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    svg.style.width = "100%";
+    svg.style.height = "100%";
+    svg.style.display = "block";
+    svg.style.cursor = "grab";
+    svg.style.touchAction = "none";
+    let view = { ...full };
+    const apply = () => svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
+    const pad = 0.04;
+    const fit = () => {
+      view = { x: full.x - full.w * pad, y: full.y - full.h * pad, w: full.w * (1 + 2 * pad), h: full.h * (1 + 2 * pad) };
+      apply();
+    };
+    const toDrawing = (clientX, clientY) => {
+      const m = svg.getScreenCTM();
+      if (!m) return { x: view.x + view.w / 2, y: view.y + view.h / 2 };
+      return new DOMPoint(clientX, clientY).matrixTransform(m.inverse());  // viewBox units
+    };
+    const zoom = (factor, clientX, clientY) => {
+      const p = clientX === undefined ? { x: view.x + view.w / 2, y: view.y + view.h / 2 } : toDrawing(clientX, clientY);
+      const w = Math.min(Math.max(view.w * factor, full.w / 40), full.w * 8);
+      const k = w / view.w;
+      view = { x: p.x - (p.x - view.x) * k, y: p.y - (p.y - view.y) * k, w: view.w * k, h: view.h * k };
+      apply();
+    };
+    svg.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      zoom(Math.exp(e.deltaY * 0.0015), e.clientX, e.clientY);
+    }, { passive: false });
+    let drag = null;
+    svg.addEventListener("pointerdown", (e) => {
+      drag = { x: e.clientX, y: e.clientY, view: { ...view } };
+      svg.setPointerCapture(e.pointerId);
+      svg.style.cursor = "grabbing";
+    });
+    svg.addEventListener("pointermove", (e) => {
+      if (!drag) return;
+      const rect = svg.getBoundingClientRect();
+      const scale = Math.max(drag.view.w / rect.width, drag.view.h / rect.height);
+      view = { ...drag.view, x: drag.view.x - (e.clientX - drag.x) * scale, y: drag.view.y - (e.clientY - drag.y) * scale };
+      apply();
+    });
+    const release = () => { drag = null; svg.style.cursor = "grab"; };
+    svg.addEventListener("pointerup", release);
+    svg.addEventListener("pointercancel", release);
+    svg.addEventListener("dblclick", fit);
+    fit();
+    fitLabels(svg);
+    return { svg, fit, zoomIn: () => zoom(1 / 1.25), zoomOut: () => zoom(1.25) };
+  }
+
+  window.engineGraphView = engineGraphView;
+})();
