@@ -1,0 +1,178 @@
+"""The session's connection: send, listen, reconnect with backoff, and restore the conversation.
+
+The link knows frames, not conversations: its owner (the session) reads each frame, says what to
+send to rebuild the conversation on a new connection, and hears when the link gives up. A send made
+while the link is reconnecting waits and goes out on the new connection, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any, Protocol
+
+from .recorder import EventRecorder
+from .transport import Connection, Transport, TransportClosed
+
+log = logging.getLogger("engine.runtime")
+
+
+class SessionClosed(ConnectionError):
+    """The session was closed (by its owner): nothing more can be sent."""
+
+
+class ConnectionLost(ConnectionError):
+    """The connection is gone for good: reconnecting gave up, or the conversation could not be restored."""
+
+
+class LinkOwner(Protocol):
+    def on_frame(self, raw: str) -> None: ...
+    def on_drop(self, cause: TransportClosed) -> None: ...
+    def restore_events(self) -> list[dict[str, Any]] | None: ...
+    def on_restored(self, attempt: int, restored: int) -> None: ...
+    def on_lost(self, reason: str) -> None: ...
+
+
+class Link:
+    def __init__(
+        self,
+        transport: Transport,
+        url: str,
+        headers: dict[str, str],
+        owner: LinkOwner,
+        *,
+        attempts: int = 5,
+        backoff: float = 0.5,
+        recorder: EventRecorder | None = None,
+    ) -> None:
+        self._transport = transport
+        self._url = url
+        self._headers = headers
+        self._owner = owner
+        self._attempts = attempts
+        self._backoff = backoff
+        self._recorder = recorder
+        self._conn: Connection | None = None
+        self._connected = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self._listener: asyncio.Task[None] | None = None
+        self.closing = False
+        self.failed: str | None = None  # why the connection is gone for good
+
+    @property
+    def opened(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def up(self) -> bool:
+        """Connected now (not reconnecting, lost or closed)."""
+        return self._connected.is_set() and self.failed is None and not self.closing
+
+    @property
+    def reconnecting(self) -> bool:
+        return self._conn is not None and not self._connected.is_set()
+
+    async def open(self, first: dict[str, Any]) -> None:
+        """Connect, send `first`, and start listening. Raises `ConnectFailed` when it cannot connect."""
+        self._conn = await self._transport.connect(self._url, self._headers)
+        await self.send(first, wait=False)
+        self._connected.set()
+        self._listener = asyncio.create_task(self._listen(), name="engine-listener")
+
+    def raise_if_down(self) -> None:
+        """Raises `ConnectionLost` once the link gave up, `SessionClosed` once it was closed."""
+        if self.failed is not None:
+            raise ConnectionLost(f"the realtime connection is lost: {self.failed}")
+        if self.closing:
+            raise SessionClosed("the session is closed")
+
+    async def send(self, event: dict[str, Any], *, wait: bool = True) -> None:
+        """Send a client event. During a reconnect it waits and goes out on the new connection;
+        `wait=False` raises `TransportClosed` instead. Raises `ConnectionLost` or `SessionClosed`."""
+        text = json.dumps(event)
+        while True:
+            if wait and not self._connected.is_set():
+                await self._connected.wait()
+            self.raise_if_down()
+            conn = self._conn
+            assert conn is not None
+            try:
+                async with self._send_lock:
+                    await conn.send(text)
+                break
+            except TransportClosed:
+                if self.closing:
+                    raise SessionClosed("the session is closed") from None
+                if not wait:
+                    raise
+                if conn is self._conn:
+                    self._connected.clear()  # the listener notices the drop too, and reconnects
+        if self._recorder:
+            self._recorder.record("client", event)
+
+    async def _listen(self) -> None:
+        while not self.closing:
+            assert self._conn is not None
+            try:
+                raw = await self._conn.recv()
+            except TransportClosed as exc:
+                if self.closing:
+                    break
+                if not await self._reconnect(exc):
+                    self._lose(str(exc) if self.failed is None else self.failed)
+                    break
+                continue
+            self._owner.on_frame(raw)
+
+    def _lose(self, reason: str) -> None:
+        self.failed = reason
+        self._connected.set()  # wakes senders waiting for a reconnect; they raise
+        self._owner.on_lost(reason)
+
+    async def _reconnect(self, cause: TransportClosed) -> bool:
+        """Reconnect with backoff and restore the conversation; False once it gives up."""
+        self._connected.clear()
+        self._owner.on_drop(cause)
+        for attempt in range(1, self._attempts + 1):
+            await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+            if self.closing:
+                return False
+            events = self._owner.restore_events()
+            if events is None:
+                return False  # the owner cannot rebuild the conversation (it said why)
+            try:
+                conn = await self._transport.connect(self._url, self._headers)
+            except Exception as exc:
+                log.warning("reconnect attempt %d failed: %s", attempt, exc)
+                continue
+            self._conn = conn
+            try:
+                for event in events:
+                    await self.send(event, wait=False)
+            except TransportClosed:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                continue
+            self._connected.set()
+            self._owner.on_restored(attempt, len(events) - 1)
+            return True
+        return False
+
+    def lose(self, reason: str) -> None:
+        """Give up on the connection from outside (the conversation can no longer be restored)."""
+        if self.failed is None:
+            self.failed = reason
+
+    async def close(self) -> None:
+        """Stop listening and close the connection (also when opening it failed halfway)."""
+        self.closing = True
+        self._connected.set()  # senders waiting for a reconnect wake up and give up
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
