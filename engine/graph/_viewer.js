@@ -22,7 +22,26 @@
     }
   }
 
-  function engineGraphView(container) {
+  function contentBox(svg, selector) {
+    // The union of the boxes of `selector`'s elements, in viewBox units (e.g. without the title).
+    const m = svg.getScreenCTM();
+    const parts = [...svg.querySelectorAll(selector)];
+    if (!m || !parts.length) return null;
+    const inverse = m.inverse();
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const part of parts) {
+      const r = part.getBoundingClientRect();
+      if (!r.width && !r.height) continue;
+      for (const [cx, cy] of [[r.left, r.top], [r.right, r.bottom]]) {
+        const p = new DOMPoint(cx, cy).matrixTransform(inverse);
+        x0 = Math.min(x0, p.x); y0 = Math.min(y0, p.y); x1 = Math.max(x1, p.x); y1 = Math.max(y1, p.y);
+      }
+    }
+    return x1 > x0 ? { x: x0, y: y0, w: x1 - x0, h: y1 - y0 } : null;
+  }
+
+  // options.fitTo: a selector of what the fit shows (default: the whole drawing).
+  function engineGraphView(container, options) {
     const svg = container.querySelector("svg");
     if (!svg) return null;
     const base = svg.viewBox.baseVal;
@@ -38,10 +57,12 @@
     svg.style.cursor = "grab";
     svg.style.touchAction = "none";
     let view = { ...full };
+    let target = full;
     const apply = () => svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
     const pad = 0.04;
     const fit = () => {
-      view = { x: full.x - full.w * pad, y: full.y - full.h * pad, w: full.w * (1 + 2 * pad), h: full.h * (1 + 2 * pad) };
+      const t = target;
+      view = { x: t.x - t.w * pad, y: t.y - t.h * pad, w: t.w * (1 + 2 * pad), h: t.h * (1 + 2 * pad) };
       apply();
     };
     const toDrawing = (clientX, clientY) => {
@@ -77,6 +98,8 @@
     svg.addEventListener("pointerup", release);
     svg.addEventListener("pointercancel", release);
     svg.addEventListener("dblclick", fit);
+    fit();
+    if (options && options.fitTo) target = contentBox(svg, options.fitTo) || full;
     fit();
     fitLabels(svg);
     return { svg, fit, zoomIn: () => zoom(1 / 1.25), zoomOut: () => zoom(1.25) };

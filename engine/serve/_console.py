@@ -22,6 +22,8 @@ from typing import Any
 
 from ..runtime import PlaybackClock, Session
 from ..runtime import events as ev
+from ..runtime.graph_runtime import GraphRuntime
+from ..spec import Document
 from ._catalog import CODEC_RATES, Catalog, Codec
 from ._wire import Direction, TappedTransport
 
@@ -77,7 +79,12 @@ class ConsoleCall:
     """Runs one call for one browser websocket. `send` delivers a text frame to the browser."""
 
     def __init__(
-        self, catalog: Catalog, config: ServeConfig, options: CallOptions, send: Callable[[str], Awaitable[None]]
+        self,
+        catalog: Catalog,
+        config: ServeConfig,
+        options: CallOptions,
+        send: Callable[[str], Awaitable[None]],
+        runtime_for: Callable[[Document], GraphRuntime] | None = None,
     ):
         scenario = catalog.get(options.scenario)
         if scenario is None:
@@ -91,6 +98,9 @@ class ConsoleCall:
         self.options = options
         self.config = config
         self.doc = scenario.variant(options.codec, push_to_talk=options.push_to_talk)
+        # Live calls of one graph share its runtime (compiler cache, toolbox, clients); a simulated call
+        # has its own simulator, whose Responses endpoint its runtime must use, so it has its own runtime.
+        self._runtime_for = runtime_for if config.live else None
         self.started = time.time()
         self.ended: str | None = None
         self._send = send
@@ -117,14 +127,9 @@ class ConsoleCall:
             options = {"url": self._sim.url, "api_key": "sim-key", "agent": demo.agent, "context": demo.context}
             if demo.state is not None:
                 options["state"] = demo.state
-        self._session = Session(
-            self.doc,
-            approval="ask",
-            playback=self.playback,
-            on_audio=self._audio,
-            transport=self._transport,
-            **options,
-        )
+        graph: Document | GraphRuntime = self._runtime_for(self.doc) if self._runtime_for else self.doc
+        self._session = Session(graph, approval="ask", playback=self.playback, transport=self._transport, **options)
+        self._subscription = self._session.subscribe(audio=True)
         try:
             await self._session.connect()
         except BaseException:
@@ -153,7 +158,7 @@ class ConsoleCall:
         assert session is not None
         tasks = [
             asyncio.create_task(self._write(), name=f"{self.id}-write"),
-            asyncio.create_task(self._events(session), name=f"{self.id}-events"),
+            asyncio.create_task(self._events(), name=f"{self.id}-events"),
             asyncio.create_task(self._read(receive, session), name=f"{self.id}-read"),
             asyncio.create_task(self._done.wait(), name=f"{self.id}-done"),
         ]
@@ -223,8 +228,8 @@ class ConsoleCall:
         while (text := await self._outbox.get()) is not None:
             await self._send(text)
 
-    async def _events(self, session: Session) -> None:
-        async for event in session:
+    async def _events(self) -> None:
+        async for event in self._subscription:
             if isinstance(event, ev.Audio):
                 self._audio(event)
                 continue
@@ -243,7 +248,7 @@ class ConsoleCall:
                 return
             data = message.get("bytes")
             if data is not None:
-                await self._mic(session, data)
+                await session.send_audio(data)
                 continue
             try:
                 command = json.loads(message.get("text") or "")
@@ -261,11 +266,6 @@ class ConsoleCall:
             except (KeyError, TypeError, ValueError) as exc:
                 self._post({"type": "error", "message": f"{command.get('type')}: {exc}"})
 
-    async def _mic(self, session: Session, data: bytes) -> None:
-        send_audio = getattr(session, "send_audio", None)
-        if send_audio is not None:
-            await send_audio(data)
-
     async def _command(self, session: Session, command: dict[str, Any]) -> None:
         kind = command.get("type")
         if kind == "text":
@@ -280,15 +280,10 @@ class ConsoleCall:
         elif kind in ("approve", "reject"):
             decide = session.approve if kind == "approve" else session.reject
             decide(str(command["call_id"]), always=bool(command.get("always", False)))
-        elif kind == "commit":  # push-to-talk released: the turn is what was said
-            commit = getattr(session, "commit_audio", None)
-            if commit is not None:
-                await commit()
-                await session.request_response()
-        elif kind == "clear":  # push-to-talk pressed: drop what was buffered, stop the agent
-            clear = getattr(session, "clear_audio", None)
+        elif kind == "commit":  # push-to-talk released: the turn is what was said (then a response)
+            await session.commit_audio()
+        elif kind == "clear":  # push-to-talk pressed: stop the agent, drop what was buffered
             await session.interrupt()
-            if clear is not None:
-                await clear()
+            await session.clear_audio()
         else:
             raise ValueError(f"unknown message type {kind!r}")

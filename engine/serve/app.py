@@ -22,6 +22,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ..graph import build_graph, render
 from ..graph._html import VIEWER_JS
 from ..runtime import ConnectFailed
+from ..runtime.graph_runtime import GraphRuntime
+from ..spec import Document
 from ._catalog import CODEC_RATES, Catalog
 from ._console import CallOptions, CallRefused, ConsoleCall, ServeConfig
 
@@ -80,11 +82,20 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
     """The console app for the scenarios of `catalog`."""
     config = config or ServeConfig()
     calls = Calls(config)
+    runtimes: dict[int, GraphRuntime] = {}  # live calls: one per graph variant, shared by its calls
+
+    def runtime_for(doc: Document) -> GraphRuntime:
+        key = hash((doc.path, doc.spec.model_dump_json()))
+        if key not in runtimes:
+            runtimes[key] = GraphRuntime(doc, url=config.url, api_key=config.api_key)
+        return runtimes[key]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await calls.drain()
+        for runtime in runtimes.values():
+            await runtime.aclose()
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "console.html", headers={"Cache-Control": "no-cache"})
@@ -133,7 +144,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             return
         try:
             options = CallOptions.parse(await ws.receive_json())
-            call = ConsoleCall(catalog, config, options, ws.send_text)
+            call = ConsoleCall(catalog, config, options, ws.send_text, runtime_for)
             calls.add(call)
         except (CallRefused, ValueError, KeyError) as exc:
             await ws.send_json({"type": "refused", "message": str(exc)})

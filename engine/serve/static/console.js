@@ -90,10 +90,15 @@
       this.playedTotal = total;
       $("played").textContent = `agent audio: ${total} ms played`;
     }
+    playing() { return this.sources.size > 0 && this.ctx.currentTime < this.next; }
     stop() {
-      // Barge-in: what is queued is not heard. Each item keeps the position it reached.
-      for (const item of this.items.values()) {
-        if (!item.cut) { item.cutAt = this.playedMs(item); item.cut = true; }
+      // Barge-in: what is queued is not heard. Each item keeps the position it reached, and the
+      // server hears of it first, so its cut lands where the listener stopped hearing.
+      for (const [itemId, item] of this.items) {
+        if (item.cut) continue;
+        item.cutAt = this.playedMs(item);
+        item.cut = true;
+        if (item.cutAt < item.ms) this.onReport(itemId, Math.round(item.cutAt));
       }
       for (const source of this.sources) { try { source.stop(); } catch (_) { /* already ended */ } }
       this.sources.clear();
@@ -202,7 +207,7 @@
     if (!res.ok) { box.append(el("p", "note bad", "the graph could not be drawn")); return; }
     state.graph = await res.json();
     box.innerHTML = state.graph.svg;
-    state.view = window.engineGraphView(box);
+    state.view = window.engineGraphView(box, { fitTo: "g.node, g.edge, g.cluster" });
     light();
   }
   function light() {
@@ -422,9 +427,17 @@
     state.mic = { stream, source };
     state.worklet = node;
   }
+  function hangUp() {
+    // The server ends the session, says so and closes the socket; the page cleans up then.
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) { endCall(); return; }
+    send({ type: "stop" });
+    setStatus("ending…");
+    const ws = state.ws;
+    setTimeout(() => { if (state.ws === ws) endCall(); }, 3000);
+  }
   function endCall() {
     if (!state.call) return;
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) { send({ type: "stop" }); state.ws.close(); }
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.close();
     state.ws = null;
     if (state.player) state.player.close();
     if (state.mic) { state.mic.stream.getTracks().forEach((t) => t.stop()); state.mic = null; }
@@ -456,13 +469,16 @@
     setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
   }
   function bind() {
-    $("call").onclick = () => (state.call ? endCall() : startCall());
+    $("call").onclick = () => (state.call ? hangUp() : startCall());
     $("scenario").onchange = () => { if (!state.call) loadGraph($("scenario").value); };
     $("say").onsubmit = (e) => {
       e.preventDefault();
       const text = $("text").value.trim();
       if (!text || !state.call) return;
-      if (state.player) state.player.stop();
+      if (state.player && state.player.playing()) {
+        state.player.stop();
+        send({ type: "interrupt" });  // typing over the agent is a barge-in too
+      }
       send({ type: "text", text });
       $("text").value = "";
     };
@@ -476,7 +492,7 @@
       if (state.talking || !state.call || !state.call.pushToTalk) return;
       state.talking = true; $("ptt").classList.add("held");
       if (state.player) state.player.stop();
-      send({ type: "clear" });
+      send({ type: "clear" });  // the server interrupts the agent and empties the input buffer
     };
     const release = () => {
       if (!state.talking) return;
