@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import GRAPHS, ROOT
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
 SHOTS = ROOT / ".cache" / "screenshots"
 
 
@@ -184,7 +185,11 @@ def test_typing_over_the_agent_cuts_its_audio_at_what_was_heard(page) -> None:
 def test_a_tool_call_shows_its_arguments_result_timing_and_escalation_steps(page) -> None:
     _start(page, "chat-supervisor", codec="g711_ulaw")
     page.wait_for_selector(".msg.assistant >> text=How can I help you today?", timeout=10_000)
-    for line in ("Hi. My bill this month is way higher than usual, and I don't get why.", "It's (415) 555-0142.", "Yep."):
+    for line in (
+        "Hi. My bill this month is way higher than usual, and I don't get why.",
+        "It's (415) 555-0142.",
+        "Yep.",
+    ):
         count = page.locator(".msg.assistant").count()
         _say(page, line)
         page.wait_for_function(f"document.querySelectorAll('.msg.assistant').length > {count}", timeout=10_000)
