@@ -41,7 +41,7 @@ def render_dot(doc: Document, g: nx.DiGraph) -> str:
     title = doc.spec.graph + (f"\n{_view.short(doc.spec.description, 80)}" if doc.spec.description else "")
     out = [
         f"digraph {quote(doc.spec.graph)} {{",
-        f'  graph [rankdir=LR, fontname="{_FONT}", label={quote(title)}, labelloc=t, nodesep=0.4, ranksep=0.8];',
+        f'  graph [rankdir=TB, fontname="{_FONT}", label={quote(title)}, labelloc=t, nodesep=0.4, ranksep=0.8];',
         f'  node [fontname="{_FONT}", fontsize=12];',
         f'  edge [fontname="{_FONT}", fontsize=10];',
     ]

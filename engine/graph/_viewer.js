@@ -77,12 +77,29 @@
       view = { x: p.x - (p.x - view.x) * k, y: p.y - (p.y - view.y) * k, w: view.w * k, h: view.h * k };
       apply();
     };
+    // Show `selector`'s elements at a readable scale (about 1:1) when the whole drawing is too small to
+    // read; otherwise the whole drawing. Returns whether it zoomed in.
+    const focus = (selector) => {
+      const rect = svg.getBoundingClientRect();
+      const box = contentBox(svg, selector);
+      if (!box || !rect.width) return false;
+      const scale = Math.min(rect.width / target.w, rect.height / target.h);
+      if (scale >= 0.7) { fit(); return false; }
+      const w = Math.max(rect.width / 0.95, box.w * 1.3), h = Math.max(rect.height / 0.95, box.h * 1.3);
+      view = { x: box.x + box.w / 2 - w / 2, y: box.y + box.h / 2 - h / 2, w, h };
+      apply();
+      return true;
+    };
+    const listeners = [];
+    const touched = () => listeners.forEach((f) => f());
     svg.addEventListener("wheel", (e) => {
       e.preventDefault();
+      touched();
       zoom(Math.exp(e.deltaY * 0.0015), e.clientX, e.clientY);
     }, { passive: false });
     let drag = null;
     svg.addEventListener("pointerdown", (e) => {
+      touched();
       drag = { x: e.clientX, y: e.clientY, view: { ...view } };
       svg.setPointerCapture(e.pointerId);
       svg.style.cursor = "grabbing";
@@ -102,7 +119,10 @@
     if (options && options.fitTo) target = contentBox(svg, options.fitTo) || full;
     fit();
     fitLabels(svg);
-    return { svg, fit, zoomIn: () => zoom(1 / 1.25), zoomOut: () => zoom(1.25) };
+    return {
+      svg, fit, focus, zoomIn: () => zoom(1 / 1.25), zoomOut: () => zoom(1.25),
+      onUserMove: (f) => listeners.push(f),  // the person panned or zoomed
+    };
   }
 
   window.engineGraphView = engineGraphView;

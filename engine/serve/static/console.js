@@ -44,7 +44,7 @@
   const state = {
     scenarios: [], call: null, ws: null, ctx: null, mic: null, worklet: null, muted: false, talking: false,
     log: [], graph: null, view: null, agent: null, agentState: null, player: null, recorder: null,
-    tools: {}, bubbles: {}, micFrames: 0,
+    tools: {}, bubbles: {}, micFrames: 0, follow: true,
   };
   window.consoleState = state;  // for tests and the curious
 
@@ -208,6 +208,7 @@
     state.graph = await res.json();
     box.innerHTML = state.graph.svg;
     state.view = window.engineGraphView(box, { fitTo: "g.node, g.edge, g.cluster" });
+    state.view.onUserMove(() => setFollow(false));
     light();
   }
   function light() {
@@ -218,6 +219,15 @@
     const mark = (key) => { const id = ids[key]; const node = id && box.querySelector(`[id="${id}"]`); if (node) node.classList.add("current"); };
     if (state.agent) mark(state.agent);
     if (state.agent && state.agentState) mark(`${state.agent}/${state.agentState}`);
+    if (state.follow && state.view && state.call) {
+      const lit = [...box.querySelectorAll(".current")].map((n) => `[id="${n.id}"]`).join(", ");
+      if (lit) state.view.focus(lit);
+    }
+  }
+  function setFollow(on) {
+    state.follow = on;
+    $("follow").setAttribute("aria-pressed", String(on));
+    if (on) light();
   }
   function taken(from, to) {
     if (!state.graph) return;
@@ -506,7 +516,8 @@
     document.addEventListener("keyup", (e) => { if (e.code === "Space" && e.target === document.body) release(); });
     $("filter").oninput = refilter;
     for (const c of document.querySelectorAll(".log-filter input[data-source]")) c.onchange = refilter;
-    $("fit").onclick = () => state.view && state.view.fit();
+    $("fit").onclick = () => { setFollow(false); if (state.view) state.view.fit(); };
+    $("follow").onclick = () => setFollow(!state.follow);
     $("download-events").onclick = () => download(new Blob([JSON.stringify(state.log, null, 2)], { type: "application/json" }), "call-events.json");
     $("download-audio").onclick = () => state.recorder && download(state.recorder.wav(), "call-audio.wav");
     window.addEventListener("beforeunload", () => endCall());
