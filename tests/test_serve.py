@@ -1,0 +1,138 @@
+"""`engine serve` over real sockets: the console's HTTP API and call websocket, health, and SIGTERM draining."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+import websockets
+from conftest import GRAPHS, ROOT
+
+from engine.serve import Catalog
+from engine.serve._wire import _Scrubber
+
+
+@pytest.fixture
+def serve() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate", "--drain-seconds", "1.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("engine serve: http://"), line
+    yield proc, line.split()[-1].rstrip("/")
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as res:
+            return res.status, json.loads(res.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def _next(ws, kind: str, timeout: float = 10.0) -> dict:
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] == kind or (kind == "event" and message["type"] == "event"):
+                return message
+
+
+async def _event(ws, kind: str, timeout: float = 10.0) -> dict:
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] == "event" and message["event"]["type"] == kind:
+                return message["event"]
+
+
+def test_health_scenarios_and_the_graph_drawing(serve) -> None:
+    _, base = serve
+    assert _get(f"{base}/healthz") == (200, {"status": "ok", "calls": 0})
+    assert _get(f"{base}/readyz")[0] == 200
+    status, body = _get(f"{base}/api/scenarios")
+    assert status == 200 and body["simulated"] is True
+    ids = [s["id"] for s in body["scenarios"]]
+    assert ids == ["chat-supervisor", "customer-service-retail", "simple-handoff"]
+    status, drawing = _get(f"{base}/api/scenarios/simple-handoff/graph")
+    assert drawing["nodes"]["greeter"] == "a_greeter"
+    assert drawing["edges"]["greeter->haiku_writer"] == "a_greeter__a_haiku_writer"
+    assert 'id="a_greeter__a_haiku_writer"' in drawing["svg"]
+    assert _get(f"{base}/api/scenarios/nope/graph")[0] == 404
+    with urllib.request.urlopen(f"{base}/static/console.js", timeout=5) as res:
+        assert b"AudioWorklet" in res.read()  # the page's own script, served by the app (no CDN)
+
+
+async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve) -> None:
+    _, base = serve
+    ws_url = base.replace("http://", "ws://") + "/ws/call"
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"type": "start", "scenario": "nope"}))
+        refused = await _next(ws, "refused")
+        assert "no scenario 'nope'" in refused["message"]
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff", "codec": "g711_ulaw"}))
+        ready = await _next(ws, "ready")
+        assert ready["call"]["simulated"] and ready["call"]["rate"] == 8000 and ready["call"]["agent"] == "greeter"
+        await ws.send(bytes(160))  # 20 ms of μ-law from the microphone
+        await ws.send(json.dumps({"type": "text", "text": "Could you write me a haiku about snow?"}))
+        handoff = await _event(ws, "handoff")
+        assert (handoff["source"], handoff["target"]) == ("greeter", "haiku_writer")
+        await ws.send("not json")
+        assert "one JSON object" in (await _next(ws, "error"))["message"]
+        await ws.send(json.dumps({"type": "stop"}))
+        ended = await _next(ws, "ended")
+        assert ended["reason"] == "stopped by the caller" and ended["agent"] == "haiku_writer"
+        assert ended["off_script"] == []
+
+
+async def test_sigterm_drains_calls_and_exits_cleanly(serve) -> None:
+    proc, base = serve
+    ws_url = base.replace("http://", "ws://") + "/ws/call"
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
+        await _next(ws, "ready")
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        status, body = await asyncio.to_thread(_get, f"{base}/readyz")
+        assert status == 503 and body["draining"] is True
+        async with websockets.connect(ws_url) as late:  # no new calls while draining
+            assert "shutting down" in (await _next(late, "refused"))["message"]
+        ended = await _next(ws, "ended", timeout=5)  # the active call got its deadline, then a notice
+        assert ended["reason"] == "the server is shutting down"
+    assert await asyncio.to_thread(proc.wait, 10) == 0
+
+
+def test_a_folder_skips_files_that_do_not_load(tmp_path) -> None:
+    (tmp_path / "broken.yaml").write_text("graph: x\nstart: nobody\nagents: {}\n")
+    (tmp_path / "good.yaml").write_text((GRAPHS / "simple_handoff.yaml").read_text())
+    (tmp_path / "good.tests.yaml").write_text("tests: []\n")
+    catalog = Catalog.load([tmp_path, tmp_path / "missing.yaml"])
+    assert list(catalog.scenarios) == ["simple-handoff"]
+    assert any("broken.yaml" in p for p in catalog.problems)
+    assert any("missing.yaml: no such file" in p for p in catalog.problems)
+
+
+def test_the_wire_shown_to_the_browser_has_no_audio_and_no_secrets() -> None:
+    scrub = _Scrubber(["sk-test-0123456789"])
+    audio = json.dumps({"type": "response.output_audio.delta", "item_id": "i", "delta": "A" * 4000})
+    assert json.loads(scrub(audio))["delta"] == "<3000 bytes of audio elided>"
+    update = {"type": "session.update", "session": {"tools": [{"type": "mcp", "headers": {"X-Key": "v"}}]}}
+    shown = json.loads(scrub(json.dumps(update)))
+    assert shown["session"]["tools"][0]["headers"] == {"X-Key": "<redacted>"}
+    assert "sk-test" not in scrub(json.dumps({"type": "error", "error": {"message": "bad key sk-test-0123456789"}}))
