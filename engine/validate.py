@@ -268,9 +268,9 @@ def _guardrail_signature(fn: object) -> list[str]:
 
 
 def _check_graph(doc: Document) -> list[Finding]:
-    from .graph import lint_graph
+    from .graph import lint_api, lint_graph
 
-    return lint_graph(doc)
+    return sorted([*lint_graph(doc), *lint_api(doc)], key=Finding.sort_key)
 
 
 def _check_payloads(doc: Document) -> list[Finding]:
@@ -300,6 +300,10 @@ def _check_payloads(doc: Document) -> list[Finding]:
             for problem in check_payload(event) if extra is not None else ():
                 message = f"the Realtime API would refuse the session.update of '{key}' (after `extra`): {problem}"
                 findings.append(doc.finding("E704", message, extra, key=True))
+    if doc.spec.api == "live":
+        from .compile.live import live_findings
+
+        findings += live_findings(doc)
     return list(dict.fromkeys(findings))
 
 

@@ -12,7 +12,7 @@ import yaml
 from conftest import BUNDLED, ROOT
 
 from engine.cli import main
-from engine.compile import check_payload, compile_all
+from engine.compile import check_payload, compile_all, compile_live_all, compile_live_handoff
 from engine.spec.schema import graph_json_schema_text
 from engine.validate import load_graph
 
@@ -36,6 +36,20 @@ def test_compiled_payloads_match_the_golden_snapshot(path):
         golden.write_text(text)
     assert golden.is_file(), "run with UPDATE_GOLDEN=1 to create the snapshot"
     assert text == golden.read_text(), f"compile output changed; review and regenerate {golden.name}"
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_live_payloads_match_the_golden_snapshot(path):
+    """`session.start`, every agent's backend settings and handoff events on GPT-Live, byte for byte."""
+    doc = load_graph(path)
+    payloads = compile_live_all(doc)
+    payloads["handoffs"] = {agent: compile_live_handoff(doc, agent) for agent in doc.spec.agents}
+    text = json.dumps(payloads, indent=2, sort_keys=False) + "\n"
+    golden = GOLDEN / f"{path.stem}.live.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.is_file(), "run with UPDATE_GOLDEN=1 to create the snapshot"
+    assert text == golden.read_text(), f"live compile output changed; review and regenerate {golden.name}"
 
 
 def test_compiling_twice_gives_the_same_bytes():

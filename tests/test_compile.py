@@ -216,7 +216,7 @@ def test_formats_mapping_and_carry_over(retail: Document) -> None:
     # Graph defaults reach agents that set nothing; output mirrors the input format.
     assert audio["input"]["format"] == {"type": "audio/pcmu"}
     assert audio["output"]["format"] == {"type": "audio/pcmu"}
-    assert audio["input"]["transcription"] == {"model": "gpt-4o-mini-transcribe", "language": "en"}
+    assert audio["input"]["transcription"] == {"model": "gpt-transcribe", "language": "en"}  # the default model
     assert audio["input"]["turn_detection"] == {"type": "semantic_vad", "eagerness": "medium"}
     assert audio["output"]["voice"] == "sage"
 

@@ -44,7 +44,7 @@ RETAIL = """\
     tools:
       authenticate_user: {returns: ok}
       check_eligibility:
-        escalate: {model: o4-mini}
+        escalate: {model: gpt-5.4-mini}
 """
 
 # Names and texts that break naive drawings: quotes, entities, HTML, Mermaid keywords, pipes, backticks.
@@ -143,8 +143,8 @@ def test_mermaid_shows_start_states_guards_and_models(tmp_path: Path) -> None:
     assert 'a_auth[["▶ start<br/>auth<br/>tools: authenticate_user"]]' in source
     assert 'subgraph g_a_auth["auth · states"]' in source
     assert 's_auth__get_phone -->|"wants a return [context.authenticated]"| a_returns' in source
-    assert 'a_returns -.->|"check_eligibility"| m_o4_mini' in source
-    assert 'm_o4_mini{{"o4-mini"}}' in source
+    assert 'a_returns -.->|"check_eligibility"| m_gpt_5_4_mini' in source
+    assert 'm_gpt_5_4_mini{{"gpt-5.4-mini"}}' in source
     assert "a_auth -.-> s_auth__greeting" in source
 
 
@@ -231,7 +231,7 @@ def test_render_svg_draws_every_agent(tmp_path: Path) -> None:
     doc = _load(tmp_path, RETAIL)
     svg = render_svg(doc, build_graph(doc))
     texts = _svg_texts(svg)
-    for name in ("auth", "returns", "sales", "greeting", "get_phone", "o4-mini", "check_eligibility"):
+    for name in ("auth", "returns", "sales", "greeting", "get_phone", "gpt-5.4-mini", "check_eligibility"):
         assert name in texts
 
 

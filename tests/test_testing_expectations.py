@@ -72,7 +72,7 @@ tools:
     description: Ask the supervisor.
     parameters: {type: object, properties: {question: {type: string}}, required: [question]}
     escalate:
-      model: o4-mini
+      model: gpt-5.5
       instructions: Decide.
       tools: [lookup]
       output:

@@ -15,7 +15,9 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 
-Responder = Callable[["WireConnection", dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+Responder = Callable[["WireConnection", dict[str, Any]], Awaitable[list[dict[str, Any]] | None]]
+#: Answers any other client event type (the test plays the server's part for it).
+Hook = Callable[["WireConnection", dict[str, Any]], Awaitable[None]]
 
 
 async def say_nothing(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -31,8 +33,9 @@ class Fail(Exception):
 
 
 class WireServer:
-    def __init__(self, respond: Responder = say_nothing) -> None:
+    def __init__(self, respond: Responder = say_nothing, hooks: dict[str, Hook] | None = None) -> None:
         self.respond = respond
+        self.hooks = hooks or {}
         self.received: list[dict[str, Any]] = []
         self.overlaps = 0
         self.connections: list[WireConnection] = []
@@ -92,6 +95,8 @@ class WireConnection:
                 task = asyncio.create_task(self._respond(event))
                 self._responses.add(task)
                 task.add_done_callback(self._responses.discard)
+            elif kind in self.server.hooks:
+                await self.server.hooks[kind](self, event)
 
     async def error(self, code: str, message: str, cause: dict[str, Any]) -> None:
         error = {"type": "invalid_request_error", "code": code, "message": message, "event_id": cause.get("event_id")}
@@ -114,6 +119,9 @@ class WireConnection:
                 {"type": "response.done", "response": {**response, "status": "failed", "status_details": details}}
             )
             return
+        if items is None:  # the responder streamed the whole response itself
+            self.active = None
+            return
         await self.send({"type": "response.created", "response": response})
         for index, item in enumerate(items):
             await self.send(
@@ -125,6 +133,22 @@ class WireConnection:
         await asyncio.sleep(0.01)  # the client acts on the items while the response is still active
         self.active = None
         await self.send({"type": "response.done", "response": {**response, "status": "completed", "output": items}})
+
+    async def created(self) -> str:
+        """Start a response by hand (for a responder that streams it itself); returns its id."""
+        rid = self.server.new_id("resp")
+        response = {"object": "realtime.response", "id": rid, "status": "in_progress", "output": []}
+        await self.send({"type": "response.created", "response": response})
+        return rid
+
+    async def done(self, rid: str, output: list[dict[str, Any]], status: str = "completed") -> None:
+        self.active = None
+        response = {"object": "realtime.response", "id": rid, "status": status, "output": output}
+        await self.send({"type": "response.done", "response": response})
+
+    async def raw(self, text: str) -> None:
+        """Send a frame as is (for malformed-frame tests)."""
+        await self.ws.send(text)
 
     def call(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """A completed function_call output item."""

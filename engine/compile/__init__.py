@@ -1,10 +1,26 @@
-"""Stage 3 of the pipeline: each agent (and enforced state) as a GA Realtime `session.update` payload.
+"""Stage 3 of the pipeline: the payloads of each agent (and enforced state) for each voice API.
 
-Compiling is pure and deterministic. `check_payload` validates any client event against the
+Realtime: a GA `session.update` per agent and state. GPT-Live: one `session.start` plus per-agent
+backend settings (`live`). `compile_for_api` picks by the graph's `api` or the caller's. Compiling
+is pure and deterministic. `check_payload` validates any client event against the
 `openai` package's types, importing `openai` only when called.
 """
 
 from .common import CompileError, resolve_state
+from .live import (
+    APPEND_TOKEN_LIMIT,
+    LIVE_AUDIO_FORMATS,
+    compile_for_api,
+    compile_live_all,
+    compile_live_backend,
+    compile_live_handoff,
+    compile_live_start,
+    estimate_tokens,
+    frontend_instructions,
+    live_api_findings,
+    live_findings,
+    live_rules,
+)
 from .openai_check import check_payload
 from .prompts import compile_instructions, instructions_source, template_variables
 from .session import (
@@ -34,8 +50,10 @@ from .tools import (
 )
 
 __all__ = [
+    "APPEND_TOKEN_LIMIT",
     "AUDIO_FORMATS",
     "HANDOFF_PARAMETERS",
+    "LIVE_AUDIO_FORMATS",
     "TRANSITION_TOOL",
     "CompileError",
     "SessionCompiler",
@@ -46,13 +64,23 @@ __all__ = [
     "check_payload",
     "check_template",
     "compile_all",
+    "compile_for_api",
     "compile_instructions",
+    "compile_live_all",
+    "compile_live_backend",
+    "compile_live_handoff",
+    "compile_live_start",
     "compile_session",
     "compile_tools",
     "compile_tracing",
     "deep_merge",
+    "estimate_tokens",
+    "frontend_instructions",
     "handoff_description",
     "instructions_source",
+    "live_api_findings",
+    "live_findings",
+    "live_rules",
     "render",
     "render_expression",
     "resolve_mcp_headers",

@@ -5,6 +5,13 @@ agent's `voice`; the merged `extra` is merged last into the session object, as i
 author actually wrote takes part (pydantic's fields-set), so an explicit `turn_detection: null`
 (push-to-talk) survives while an absent one stays absent. Output is deterministic: the same
 document gives the same dict, key order included.
+
+A setting a `session.update` leaves out keeps its current value on the server, so a handoff must
+send what undoes the previous agent's: `output_modalities`, `tool_choice` and `max_output_tokens`
+always go out, and `truncation` and `include` go out with their API defaults (`auto`, none) to
+every agent once any agent of the graph sets them. `reasoning` and `parallel_tool_calls` have no
+documented default to undo with: written on one agent they stay after a handoff to one that sets
+none (write them on the graph's `session` to keep a call uniform).
 """
 
 from __future__ import annotations
@@ -17,6 +24,11 @@ from engine.spec.models import Transcription
 from .common import get_agent, plain
 from .prompts import compile_instructions, instructions_source
 from .tools import compile_tools
+
+#: Settings sent to every agent, with these API defaults, once any agent of the graph sets them.
+UNDONE_AT_HANDOFF: dict[str, Any] = {"truncation": "auto", "include": []}
+#: Settings sent as written (no default to undo them with).
+AS_WRITTEN = ("reasoning", "parallel_tool_calls")
 
 #: Spec audio format names -> GA Realtime format objects.
 AUDIO_FORMATS: dict[str, dict[str, Any]] = {
@@ -52,6 +64,7 @@ class SessionCompiler:
         self.doc = doc
         self._fixed: dict[tuple[str, str | None, bool], dict[str, Any]] = {}
         self._sources: dict[str, tuple[str, str]] = {}
+        self._graph_wide = graph_wide_settings(doc)
 
     def compile(
         self,
@@ -92,12 +105,28 @@ class SessionCompiler:
             fixed["tools"] = compile_tools(doc, agent_id, state=state)
             fixed["tool_choice"] = plain(settings.get("tool_choice") or "auto")
             fixed["max_output_tokens"] = settings.get("max_output_tokens") or "inf"
+            for name in AS_WRITTEN:
+                if settings.get(name) is not None:
+                    fixed[name] = plain(settings[name])
+            for name, default in UNDONE_AT_HANDOFF.items():
+                if settings.get(name) is not None:
+                    fixed[name] = (
+                        _without_none(settings[name]) if isinstance(settings[name], dict) else plain(settings[name])
+                    )
+                elif name in self._graph_wide:
+                    fixed[name] = plain(default)
             if settings.get("prompt") is not None:
                 fixed["prompt"] = _without_none(settings["prompt"])
             if settings.get("extra"):
                 fixed["extra"] = settings["extra"]
             self._fixed[key] = fixed
         return self._fixed[key]
+
+
+def graph_wide_settings(doc: Document) -> set[str]:
+    """The settings of `UNDONE_AT_HANDOFF` the graph's session or any agent's session sets."""
+    sessions = [doc.spec.session, *(a.session for a in doc.spec.agents.values() if a.session is not None)]
+    return {name for name in UNDONE_AT_HANDOFF for s in sessions if getattr(s, name) is not None}
 
 
 def compile_tracing(doc: Document) -> dict[str, Any] | None:

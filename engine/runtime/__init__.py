@@ -1,6 +1,9 @@
 """Stage 4: live sessions over a websocket (OpenAI, Azure, any compatible server, or the simulator)."""
 
 from . import events
+from .bus import Subscription
+from .graph_runtime import GraphRuntime
+from .link import ConnectionLost, SessionClosed
 from .playback import PlaybackClock
 from .replay import replay
 from .session import Decision, Session
@@ -10,9 +13,13 @@ __all__ = [
     "AiohttpTransport",
     "ConnectFailed",
     "Connection",
+    "ConnectionLost",
     "Decision",
+    "GraphRuntime",
     "PlaybackClock",
     "Session",
+    "SessionClosed",
+    "Subscription",
     "Transport",
     "TransportClosed",
     "WebsocketsTransport",

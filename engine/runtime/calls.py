@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..spec.models import CALL_CONTROL_KINDS
 from ..spec.script import TRANSITION_TOOL
 from ..tools import ToolContext
 from . import events as ev
@@ -95,6 +96,9 @@ class Calls:
             output = json.dumps({"error": f"The user did not approve running '{name}'. Do not retry it."})
             await self.output(call_id, output)
             session.emit(ev.ToolEnd(agent, name, call_id, output, ok=False))
+            return
+        if spec.kind in CALL_CONTROL_KINDS:
+            await session.control.run(name, spec, call_id, arguments, agent)
             return
         session.emit(ev.ToolStart(agent, name, call_id, arguments))
         ctx = ToolContext(

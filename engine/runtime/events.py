@@ -204,6 +204,31 @@ class Overflow:
     type: Literal["overflow"] = "overflow"
 
 
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """The call was handed to `to` (SIP refer, Twilio redirect, or the frontend's stand-in)."""
+
+    agent: str
+    to: str
+    summary: str
+    type: Literal["call_transferred"] = "call_transferred"
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfSent:
+    digits: str
+    type: Literal["dtmf_sent"] = "dtmf_sent"
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The call is over for the agent: `reason` is `hangup` (an end-call tool), `transferred`, or the
+    frontend's (`caller_hung_up`, ...). The frontend closes the session."""
+
+    reason: str
+    type: Literal["call_ended"] = "call_ended"
+
+
 SessionEvent = (
     AgentStart
     | AgentEnd
@@ -229,4 +254,7 @@ SessionEvent = (
     | InputTimeout
     | Usage
     | Overflow
+    | CallTransferred
+    | DtmfSent
+    | CallEnded
 )

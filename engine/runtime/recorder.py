@@ -8,13 +8,17 @@ they appear, when long enough that replacing them cannot mangle ordinary text).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import time
 from pathlib import Path
 from typing import IO, Any
 
 from ..redact import AUTH_HEADERS, Redactor
+
+log = logging.getLogger("engine.runtime")
 
 REDACTED = "<redacted>"
 #: Characters of a malformed frame kept in the file.
@@ -28,20 +32,39 @@ _SENSITIVE_KEY = re.compile(r'"(?:authorization|api-key|headers)"\s*:', re.IGNOR
 
 
 class EventRecorder:
-    """Writes one JSON line per event to `path`, which is started afresh (one file, one run)."""
+    """Writes one JSON line per event to `path`, which is started afresh (one file, one run).
+
+    A file that cannot be written (a full disk, a vanished folder) stops the recording with one
+    warning; the session goes on. Raises `OSError` only when the file cannot be opened at all.
+    """
 
     def __init__(self, path: Path, secrets: list[str]) -> None:
-        self._file: IO[str] = path.open("w", encoding="utf-8")
+        self._path = path
+        self._file: IO[str] | None = path.open("w", encoding="utf-8")
         self._scrub = Redactor(secrets, REDACTED)
+        self.failed: str | None = None
+
+    def _fail(self, exc: OSError) -> None:
+        self.failed = f"{exc.strerror or exc}"
+        log.warning("the events file %s cannot be written (%s): recording stopped", self._path, self.failed)
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # what was buffered is lost with the disk that refused it
+                file.close()
 
     def record(self, direction: str, event: dict[str, Any]) -> None:
+        if self._file is None:
+            return
         field = _AUDIO_FIELDS.get(event.get("type", ""))
         if field and isinstance(event.get(field), str):
             event = {**event, field: f"<{len(event[field]) * 3 // 4} bytes of audio elided>"}
         line = self._dumps(direction, event)
         if _SENSITIVE_KEY.search(line):
             line = self._dumps(direction, _redact_keys(event))
-        self._file.write(self._scrub(line) + "\n")
+        try:
+            self._file.write(self._scrub(line) + "\n")
+        except OSError as exc:
+            self._fail(exc)
 
     def record_malformed(self, raw: str) -> None:
         """A server frame that is not a JSON event, kept as `{"malformed": <its first 500 characters>}`."""
@@ -49,7 +72,13 @@ class EventRecorder:
         self.record("server", {"malformed": self._scrub(raw)[:MALFORMED_LIMIT]})
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is None:
+            return
+        try:
+            self._file.close()
+        except OSError as exc:
+            self._fail(exc)
+        self._file = None
 
     @staticmethod
     def _dumps(direction: str, event: dict[str, Any]) -> str:

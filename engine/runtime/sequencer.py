@@ -61,6 +61,7 @@ class ResponseSequencer:
         self.cancel_on_create = False
         self.create_id: str | None = None  # event_id of our response.create in flight
         self.response_id: str | None = None  # of the active response
+        self.body: dict[str, Any] | None = None  # the waiting request's response settings, if any
         self._new_id = new_id
 
     @property
@@ -80,12 +81,20 @@ class ResponseSequencer:
         self._to(Phase.REQUESTED)
         self.wanted = False
         self.create_id = self._new_id()
-        return {"type": "response.create", "event_id": self.create_id}
+        event: Event = {"type": "response.create", "event_id": self.create_id}
+        if self.body is not None:
+            event["response"], self.body = self.body, None
+        return event
 
     # --- inputs ---------------------------------------------------------------------------------
 
-    def request(self) -> Event | None:
-        """Someone wants the model to respond: the `response.create` to send now, or None (it waits)."""
+    def request(self, body: dict[str, Any] | None = None) -> Event | None:
+        """Someone wants the model to respond: the `response.create` to send now, or None (it waits).
+
+        `body` sets the response's own parameters (instructions for one reply); a request with a body
+        replaces the body of one waiting before it."""
+        if body is not None:
+            self.body = body
         if self.phase is Phase.IDLE:
             return self._create()
         self.wanted = True  # behind the current response, or after the restore: duplicates merge
@@ -138,7 +147,7 @@ class ResponseSequencer:
 
     def interrupt(self) -> Event | None:
         """Stop the model: the `response.cancel` to send now (or a cancel as soon as it starts)."""
-        self.wanted = False
+        self.wanted, self.body = False, None
         if self.phase is Phase.ACTIVE:
             return {"type": "response.cancel"}
         if self.phase is Phase.REQUESTED:

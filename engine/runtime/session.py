@@ -26,8 +26,10 @@ from . import events as ev
 from .bargein import BargeIn
 from .bus import DEFAULT_MAXSIZE, EventBus, Subscription
 from .calls import Approval, Calls, Decision
+from .control import CallControl
 from .graph_runtime import OPENAI_REALTIME_URL, GraphRuntime, realtime_url
 from .history import History
+from .line import CallLine, NoLine, RealtimeCallLine
 from .link import Link
 from .monitor import GuardrailMonitor
 from .moves import Moves
@@ -42,9 +44,12 @@ __all__ = ["OPENAI_REALTIME_URL", "Approval", "Decision", "Session"]
 
 
 def _field(event: dict[str, Any], key: str, kind: type = str) -> Any:
-    """A field of a server event, or None when it is missing or of the wrong type."""
+    """A field of a server event, or None when it is missing or null. Raises `TypeError` for a value of
+    the wrong type: the frame is reported as an error event, and the session goes on."""
     value = event.get(key)
-    return value if isinstance(value, kind) else None
+    if value is None or isinstance(value, kind):
+        return value
+    raise TypeError(f"'{key}' is {type(value).__name__}, not {kind.__name__}")
 
 
 class Session:
@@ -74,6 +79,7 @@ class Session:
         playback: PlaybackClock | None = None,
         on_audio: Callable[[ev.Audio], None] | None = None,
         transport: Transport | None = None,
+        line: CallLine | None = None,
         reconnect_attempts: int = 5,
         reconnect_backoff: float = 0.5,
     ) -> None:
@@ -118,6 +124,7 @@ class Session:
         self.calls = Calls(self, approval)
         self.monitor = GuardrailMonitor(self)
         self.bargein = BargeIn(self, playback or PlaybackClock())
+        self.control = CallControl(self, line or self._default_line(call_id))
         self._response_offer = self.moves.offered  # the config the active response was made with
         self._bus = EventBus()
         # `async for event in session` reads this one; audio goes to it unless a player takes audio.
@@ -217,9 +224,10 @@ class Session:
         """Drop the audio appended since the last commit."""
         await self.send({"type": "input_audio_buffer.clear"})
 
-    async def request_response(self) -> None:
-        """Ask the model to speak now (it waits while a response is active; duplicates merge)."""
-        create = self.sequencer.request()
+    async def request_response(self, response: dict[str, Any] | None = None) -> None:
+        """Ask the model to speak now (it waits while a response is active; duplicates merge).
+        `response`: parameters of that one response (its own `instructions`, `tool_choice`...)."""
+        create = self.sequencer.request(response)
         if create is not None:
             await self._send_create(create)
 
@@ -280,6 +288,10 @@ class Session:
             self._recorder.close()
 
     # --- for the collaborators ------------------------------------------------------------------
+
+    def _default_line(self, call_id: str | None) -> CallLine:
+        """A SIP call's line refers and hangs up through the Realtime calls API; other calls have none."""
+        return RealtimeCallLine(self.runtime.responses.openai, call_id) if call_id else NoLine()
 
     @staticmethod
     def new_id(prefix: str) -> str:
@@ -367,11 +379,14 @@ class Session:
     # --- response sequencing --------------------------------------------------------------------
 
     def _on_response_created(self, event: dict[str, Any]) -> None:
-        response = _field(event, "response", dict) or {}
+        # A response exists whatever its fields hold: the sequencer hears of it first.
+        response = event.get("response")
+        response_id = response.get("id") if isinstance(response, dict) else None
         self._response_offer = self.moves.offered  # calls of this response are judged by this config
-        cancel = self.sequencer.created(_field(response, "id"))
+        cancel = self.sequencer.created(response_id if isinstance(response_id, str) else None)
         if cancel is not None:
             self.spawn(self.send(cancel))
+        _field(event, "response", dict)
 
     def _on_response_done(self, event: dict[str, Any]) -> None:
         create = self.sequencer.done()  # first: a malformed event must not strand a waiting message

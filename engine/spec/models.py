@@ -78,8 +78,17 @@ JsonSchema = dict[str, Any]
 
 
 class Transcription(Strict):
-    model: str = "gpt-4o-mini-transcribe"
-    language: str | None = None
+    model: str = "gpt-transcribe"
+    language: str | None = Field(None, description="the input's language (ISO-639-1, such as `en`)")
+    languages: list[str] | None = Field(
+        None, description="the languages the input may be in (ISO-639-1); gpt-transcribe and gpt-live-transcribe"
+    )
+    keywords: list[str] | None = Field(
+        None, description="words or phrases to guide transcription; gpt-transcribe and gpt-live-transcribe"
+    )
+    delay: Literal["minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None, description="how long to wait before emitting text (accuracy vs latency); gpt-realtime-whisper only"
+    )
     prompt: str | None = None
 
 
@@ -139,6 +148,27 @@ class PromptRef(Strict):
     variables: dict[str, str] | None = None
 
 
+class Reasoning(Strict):
+    effort: Literal["minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None, description="reasoning effort of reasoning Realtime models (such as gpt-realtime-2)"
+    )
+
+
+class TokenLimits(Strict):
+    post_instructions: StrictInt | None = Field(
+        None, ge=1, description="tokens allowed after the instructions (tools included) before truncating"
+    )
+
+
+class RetentionRatio(Strict):
+    type: Literal["retention_ratio"]
+    retention_ratio: StrictFloat = Field(ge=0, le=1, description="the fraction of the conversation kept")
+    token_limits: TokenLimits | None = None
+
+
+Truncation = Literal["auto", "disabled"] | RetentionRatio
+
+
 class FunctionChoice(Strict):
     type: Literal["function"]
     name: str
@@ -151,6 +181,15 @@ class Session(Strict):
     audio: Audio | None = None
     tool_choice: Literal["auto", "none", "required"] | FunctionChoice | None = None
     max_output_tokens: Annotated[StrictInt, Field(ge=1, le=4096)] | Literal["inf"] | None = None
+    reasoning: Reasoning | None = None
+    parallel_tool_calls: bool | None = Field(None, description="whether the model may call tools in parallel")
+    truncation: Truncation | None = Field(
+        None,
+        description="what happens when the conversation outgrows the context: auto, disabled, or a retention ratio",
+    )
+    include: list[Literal["item.input_audio_transcription.logprobs"]] | None = Field(
+        None, description="additional fields in server events"
+    )
     tracing: Literal["auto"] | Tracing | None = None
     prompt: PromptRef | None = None
     extra: dict[str, Any] | None = Field(None, description="merged last into the session object, as is")
@@ -246,7 +285,64 @@ class McpServer(Strict):
     headers: dict[str, str | EnvValue] = Field(default_factory=dict)
 
 
-TOOL_KINDS = ("run", "returns", "http", "escalate", "mcp")
+#: Where a call can be transferred: an E.164 number or a SIP / tel URI.
+TRANSFER_TARGET = re.compile(r"^(\+[1-9][0-9]{6,14}|(sips?|tel):\S+)$")
+
+
+class Transfer(Strict):
+    """Hand the call to a person: the caller hears `message`, then the call is referred (SIP) or
+    redirected (Twilio) to `to`; the model writes a summary for the person as the tool's argument."""
+
+    to: str = Field(description="an E.164 number (+15550100) or a sip:/tel: URI; Jinja2 over the context")
+    message: str | None = Field(None, description="said to the caller before the transfer")
+
+    @model_validator(mode="after")
+    def _a_phone_address(self) -> Transfer:
+        if "{{" not in self.to and not TRANSFER_TARGET.match(self.to):
+            raise ValueError(f"'to' must be an E.164 number (+15550100) or a sip:/sips:/tel: URI, not {self.to!r}")
+        return self
+
+
+class EndCall(Strict):
+    """Hang up once the goodbye (the model's, or `message`) has finished playing."""
+
+    message: str | None = Field(None, description="said to the caller before hanging up")
+
+
+class Dtmf(Strict):
+    """Send touch-tone digits on the call (where the line can); the model gives them unless fixed here."""
+
+    digits: str | None = Field(None, pattern=r"^[0-9*#A-Dw]{1,64}$", description="fixed digits (w: a pause)")
+
+
+#: Tools the session carries out on the call itself (not in the toolbox).
+CALL_CONTROL_KINDS = ("transfer", "end_call", "dtmf")
+_CALL_CONTROL_PARAMETERS: dict[str, dict[str, Any]] = {
+    "transfer": {
+        "type": "object",
+        "properties": {"summary": {"type": "string", "description": "what the person taking the call should know"}},
+        "required": ["summary"],
+        "additionalProperties": False,
+    },
+    "end_call": {
+        "type": "object",
+        "properties": {"reason": {"type": "string", "description": "why the call ends, in a few words"}},
+        "additionalProperties": False,
+    },
+    "dtmf": {
+        "type": "object",
+        "properties": {"digits": {"type": "string", "pattern": "^[0-9*#A-Dw]{1,64}$", "description": "the digits"}},
+        "required": ["digits"],
+        "additionalProperties": False,
+    },
+}
+_CALL_CONTROL_DESCRIPTIONS = {
+    "transfer": "Transfer the caller to a person. Give a short summary of the call for them.",
+    "end_call": "End the call, once the caller has nothing more to ask and you have said goodbye.",
+    "dtmf": "Send touch-tone digits on the line (for an automated menu on the other side).",
+}
+
+TOOL_KINDS = ("run", "returns", "http", "escalate", "mcp", *CALL_CONTROL_KINDS)
 GUARDRAIL_KINDS = ("classify", "regex", "keywords", "run")
 
 
@@ -258,6 +354,9 @@ class Tool(Strict):
     http: HttpCall | None = None
     escalate: Escalation | None = None
     mcp: McpServer | None = None
+    transfer: Transfer | None = None
+    end_call: EndCall | None = None
+    dtmf: Dtmf | None = None
     needs_approval: bool = False
     timeout: Duration | None = None
     on_timeout: str | None = Field(None, description="the output the model gets when the tool times out")
@@ -269,6 +368,16 @@ class Tool(Strict):
         given = [k for k in TOOL_KINDS if k in self.model_fields_set]
         if len(given) != 1:
             raise ValueError(f"a tool has exactly one of {', '.join(TOOL_KINDS)}; got {', '.join(given) or 'none'}")
+        kind = given[0]
+        if kind in CALL_CONTROL_KINDS:
+            # Their arguments are the engine's to define: what the call needs, nothing the author must write.
+            if "parameters" not in self.model_fields_set:
+                parameters = _CALL_CONTROL_PARAMETERS[kind]
+                if kind == "dtmf" and self.dtmf is not None and self.dtmf.digits:
+                    parameters = {"type": "object", "properties": {}, "additionalProperties": False}
+                self.parameters = parameters
+            if not self.description:
+                self.description = _CALL_CONTROL_DESCRIPTIONS[kind]
         return self
 
     @property
@@ -308,14 +417,58 @@ class Guardrail(Strict):
         return next(k for k in GUARDRAIL_KINDS if getattr(self, k) is not None)
 
 
+# --- GPT-Live -------------------------------------------------------------------------------------
+
+
+class LiveReasoning(Strict):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["concise", "detailed", "auto"] | None = None
+
+
+class LiveBackend(Strict):
+    """The text model that does the work of each agent when GPT-Live delegates (its Responses settings)."""
+
+    model: str = Field("gpt-5.5", description="the Responses model that runs each agent's instructions and tools")
+    reasoning: LiveReasoning | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    max_output_tokens: StrictInt | None = Field(None, ge=1)
+    parallel_tool_calls: bool | None = None
+
+
+class Live(Strict):
+    """GPT-Live settings (`api: live`): the model, who does delegated work, and the backend."""
+
+    model: str = Field("gpt-live-1.1", description="the GPT-Live model")
+    delegation: Literal["client", "responses"] = Field(
+        "client",
+        description="`client`: the engine runs each agent (guards, states, escalations); "
+        "`responses`: OpenAI runs a Responses backend swapped at each handoff",
+    )
+    acknowledgement_delay_ms: StrictInt | None = Field(
+        None, ge=0, description="how long GPT-Live waits before a spoken acknowledgement of a delegation"
+    )
+    instructions: str | None = Field(
+        None, description="the frontend persona (Jinja2 over the context); default: built from the graph"
+    )
+    backend: LiveBackend = Field(default_factory=LiveBackend)
+    store: bool | None = Field(None, description="store the session for forking and recording download")
+
+
 # --- the graph -----------------------------------------------------------------------------------
 
 
 class GraphSpec(Strict):
     graph: str = Field(description="the scenario's name")
     description: str = ""
-    model: str = Field("gpt-realtime", description="the realtime model of the session")
+    model: str = Field("gpt-realtime-2.1", description="the realtime model of the session")
+    provider: Literal["openai", "azure", "custom"] = Field(
+        "openai",
+        description="who serves the models: `openai` (names checked against the openai package), `azure` "
+        "(deployment names) or `custom` (a compatible server); only `openai` warns about unknown model names",
+    )
     session: Session = Field(default_factory=Session)
+    api: Literal["realtime", "live"] = Field("realtime", description="the voice API: Realtime or GPT-Live")
+    live: Live = Field(default_factory=Live, description="GPT-Live settings, used with `api: live`")
     context: dict[str, Any] = Field(default_factory=dict, description="initial session context")
     start: str
     agents: dict[str, Agent] = Field(min_length=1)

@@ -31,6 +31,11 @@ class ResponsesClient:
     def __repr__(self) -> str:
         return f"ResponsesClient(base_url={self.base_url!r})"
 
+    @property
+    def openai(self) -> Any:
+        """The `openai.AsyncOpenAI` client (made on first use), for the other endpoints of the same server."""
+        return self._openai()
+
     def _openai(self) -> Any:
         if self._client is None:
             import openai
