@@ -24,6 +24,7 @@ from ..runtime import PlaybackClock, Session
 from ..runtime import events as ev
 from ..runtime.graph_runtime import GraphRuntime
 from ..spec import Document
+from ._calls import OpenCall, ServeConfig, open_call
 from ._catalog import CODEC_RATES, Catalog, Codec
 from ._wire import Direction, TappedTransport
 
@@ -35,21 +36,6 @@ _OUTBOX_LIMIT = 4096
 
 class CallRefused(Exception):
     """The browser asked for a call the server cannot start; the message says why, for the page."""
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """How calls run: live (a key or a URL) or on the simulator; limits and draining."""
-
-    api_key: str = ""
-    url: str | None = None
-    simulate: bool = False
-    max_calls: int = 200
-    drain_seconds: float = 30.0
-
-    @property
-    def live(self) -> bool:
-        return bool(self.api_key or self.url) and not self.simulate
 
 
 @dataclass(frozen=True)
@@ -105,7 +91,7 @@ class ConsoleCall:
         self.ended: str | None = None
         self._send = send
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
-        self._sim: Any = None
+        self._call: OpenCall | None = None
         self._session: Session | None = None
         self._transport = TappedTransport(self._wire, [config.api_key])
         self.playback = PlaybackClock()
@@ -115,25 +101,16 @@ class ConsoleCall:
 
     async def start(self) -> None:
         """Open the session (and the simulator offline); raises `ConnectFailed` when it cannot connect."""
-        demo = self.doc.spec.demo
-        options: dict[str, Any] = {}
-        if self.config.live:
-            options = {"url": self.config.url, "api_key": self.config.api_key}
-        else:
-            from ..sim import Simulator  # the simulator is a side branch: loaded only when used
-
-            self._sim = await Simulator(demo).start()
-            assert demo is not None
-            options = {"url": self._sim.url, "api_key": "sim-key", "agent": demo.agent, "context": demo.context}
-            if demo.state is not None:
-                options["state"] = demo.state
-        graph: Document | GraphRuntime = self._runtime_for(self.doc) if self._runtime_for else self.doc
-        self._session = Session(graph, approval="ask", playback=self.playback, transport=self._transport, **options)
+        self._call = await open_call(
+            self.doc, self.config, runtime_for=self._runtime_for, playback=self.playback, transport=self._transport
+        )
+        self._session = self._call.session
         self._subscription = self._session.subscribe(audio=True)
         try:
-            await self._session.connect()
+            await self._call.connect()
         except BaseException:
-            await self._release()
+            self._session = None
+            await self._transport.aclose()
             raise
         self._post(
             {
@@ -185,23 +162,12 @@ class ConsoleCall:
             return
         self.ended = self.ended or reason
         session, self._session = self._session, None
-        with contextlib.suppress(Exception):
-            await session.close()
-        await self._release()
-        problems = [str(p) for p in [*self._sim_problems()]]
+        assert self._call is not None
+        await self._call.close()
+        await self._transport.aclose()
+        problems = self._call.off_script
         self._post({"type": "ended", "reason": self.ended, "agent": session.agent, "off_script": problems})
         self._outbox.put_nowait(None)
-
-    def _sim_problems(self) -> list[Any]:
-        if self._sim is None:
-            return []
-        return [*self._sim.script_errors, *self._sim.mismatches]
-
-    async def _release(self) -> None:
-        await self._transport.aclose()
-        if self._sim is not None:
-            with contextlib.suppress(Exception):
-                await self._sim.stop()
 
     # --- server to browser --------------------------------------------------------------------
 

@@ -24,8 +24,10 @@ from ..graph._html import VIEWER_JS
 from ..runtime import ConnectFailed
 from ..runtime.graph_runtime import GraphRuntime
 from ..spec import Document
+from ._calls import ServeConfig
 from ._catalog import CODEC_RATES, Catalog
-from ._console import CallOptions, CallRefused, ConsoleCall, ServeConfig
+from ._console import CallOptions, CallRefused, ConsoleCall
+from .twilio import TwilioCall, voice_webhook
 
 log = logging.getLogger("engine.serve")
 STATIC = Path(__file__).parent / "static"
@@ -38,7 +40,7 @@ class Calls:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.active: dict[str, ConsoleCall] = {}
+        self.active: dict[str, ConsoleCall | TwilioCall] = {}
         self.draining = False
         self._empty = asyncio.Event()
         self._empty.set()
@@ -50,11 +52,11 @@ class Calls:
             return f"the server is at capacity ({self.config.max_calls} calls); try again shortly"
         return None
 
-    def add(self, call: ConsoleCall) -> None:
+    def add(self, call: ConsoleCall | TwilioCall) -> None:
         self.active[call.id] = call
         self._empty.clear()
 
-    def remove(self, call: ConsoleCall) -> None:
+    def remove(self, call: ConsoleCall | TwilioCall) -> None:
         self.active.pop(call.id, None)
         if not self.active:
             self._empty.set()
@@ -125,6 +127,24 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
     async def viewer(request: Request) -> Response:
         return Response(VIEWER_JS, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
+    async def twilio_voice(request: Request) -> Response:
+        return await voice_webhook(request, catalog, config, calls.refusal())
+
+    async def twilio_media(ws: WebSocket) -> None:
+        await ws.accept()
+        if calls.refusal() is not None:
+            await ws.close(TRY_AGAIN_LATER)
+            return
+        call = TwilioCall(ws, catalog, config, runtime_for)
+        calls.add(call)
+        try:
+            await call.run()
+        finally:
+            calls.remove(call)
+            if ws.client_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await ws.close(1000)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "calls": len(calls.active)})
 
@@ -179,6 +199,8 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             WebSocketRoute("/ws/call", call_socket),
+            Route("/twilio/voice", twilio_voice, methods=["POST"]),
+            WebSocketRoute("/twilio/media", twilio_media),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,

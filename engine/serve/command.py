@@ -18,8 +18,8 @@ from types import FrameType
 
 import uvicorn
 
+from ._calls import ServeConfig
 from ._catalog import Catalog
-from ._console import ServeConfig
 from .app import Calls, create_app
 
 DEFAULT_PORT = 8765
@@ -56,6 +56,7 @@ def main(args: argparse.Namespace) -> int:
         simulate=args.simulate,
         max_calls=args.max_calls,
         drain_seconds=args.drain_seconds,
+        twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
     )
     app = create_app(catalog, config)
     uv_config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
