@@ -23,6 +23,7 @@ class ServeConfig:
     max_calls: int = 200
     drain_seconds: float = 30.0
     twilio_auth_token: str = ""  # when set, /twilio/voice checks Twilio's request signature
+    webhook_secret: str = ""  # OPENAI_WEBHOOK_SECRET: /openai/webhook verifies deliveries with it
 
     @property
     def live(self) -> bool:
@@ -68,6 +69,7 @@ async def open_call(
     transport: Transport,
     context: dict[str, Any] | None = None,
     line: CallLine | None = None,
+    call_id: str | None = None,
 ) -> OpenCall:
     """A session for one call, to `connect()` once subscribed to. Live calls of one graph share its
     runtime (compiler cache, toolbox, clients); offline, each call gets a simulator replaying the
@@ -89,7 +91,9 @@ async def open_call(
         if demo.state is not None:
             options["state"] = demo.state
     try:
-        session = Session(graph, approval="ask", playback=playback, transport=transport, line=line, **options)
+        session = Session(
+            graph, approval="ask", playback=playback, transport=transport, line=line, call_id=call_id, **options
+        )
         opened = OpenCall(session, sim)
     except BaseException:
         if sim is not None:

@@ -27,6 +27,7 @@ from ..spec import Document
 from ._calls import ServeConfig
 from ._catalog import CODEC_RATES, Catalog
 from ._console import CallOptions, CallRefused, ConsoleCall
+from .sip import SipCall, SipCalls
 from .twilio import TwilioCall, voice_webhook
 
 log = logging.getLogger("engine.serve")
@@ -40,7 +41,7 @@ class Calls:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.active: dict[str, ConsoleCall | TwilioCall] = {}
+        self.active: dict[str, ConsoleCall | TwilioCall | SipCall] = {}
         self.draining = False
         self._empty = asyncio.Event()
         self._empty.set()
@@ -52,11 +53,11 @@ class Calls:
             return f"the server is at capacity ({self.config.max_calls} calls); try again shortly"
         return None
 
-    def add(self, call: ConsoleCall | TwilioCall) -> None:
+    def add(self, call: ConsoleCall | TwilioCall | SipCall) -> None:
         self.active[call.id] = call
         self._empty.clear()
 
-    def remove(self, call: ConsoleCall | TwilioCall) -> None:
+    def remove(self, call: ConsoleCall | TwilioCall | SipCall) -> None:
         self.active.pop(call.id, None)
         if not self.active:
             self._empty.set()
@@ -126,6 +127,11 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
 
     async def viewer(request: Request) -> Response:
         return Response(VIEWER_JS, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+    sip = SipCalls(
+        catalog, config, runtime_for, webhook_secret=config.webhook_secret, refusal=calls.refusal,
+        add=calls.add, remove=calls.remove,
+    )  # fmt: skip
 
     async def twilio_voice(request: Request) -> Response:
         return await voice_webhook(request, catalog, config, calls.refusal())
@@ -201,6 +207,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             WebSocketRoute("/ws/call", call_socket),
             Route("/twilio/voice", twilio_voice, methods=["POST"]),
             WebSocketRoute("/twilio/media", twilio_media),
+            Route("/openai/webhook", sip.webhook, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,

@@ -57,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
         max_calls=args.max_calls,
         drain_seconds=args.drain_seconds,
         twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        webhook_secret=os.environ.get("OPENAI_WEBHOOK_SECRET", ""),
     )
     app = create_app(catalog, config)
     uv_config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
