@@ -16,7 +16,7 @@ import websockets
 from conftest import GRAPHS, ROOT
 
 from engine.serve import Catalog
-from engine.serve._wire import _Scrubber
+from engine.serve._wire import Scrubber
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_a_folder_skips_files_that_do_not_load(tmp_path) -> None:
 
 
 def test_the_wire_shown_to_the_browser_has_no_audio_and_no_secrets() -> None:
-    scrub = _Scrubber(["sk-test-0123456789"])
+    scrub = Scrubber(["sk-test-0123456789"])
     audio = json.dumps({"type": "response.output_audio.delta", "item_id": "i", "delta": "A" * 4000})
     assert json.loads(scrub(audio))["delta"] == "<3000 bytes of audio elided>"
     update = {"type": "session.update", "session": {"tools": [{"type": "mcp", "headers": {"X-Key": "v"}}]}}

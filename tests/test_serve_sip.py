@@ -15,7 +15,11 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from conftest import GRAPHS, ROOT
+from conftest import BUNDLED, GRAPHS, ROOT
+
+from engine.protocol.openai_check import session_problems
+from engine.serve.sip import accept_fields, sip_context
+from engine.validate import load_graph
 
 SECRET_KEY = b"engine-serve-test-webhook-secret"
 SECRET = "whsec_" + base64.b64encode(SECRET_KEY).decode()
@@ -116,3 +120,21 @@ def test_a_signed_call_is_taken_once_and_the_next_is_busy(base: str) -> None:
     assert status == 200 and answer["status"] == "rejected" and "capacity" in answer["reason"]
     time.sleep(0.5)
     assert _calls(base) == 1  # the first call is still on
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_the_accept_body_is_a_valid_realtime_session_with_every_compiled_field(path) -> None:
+    doc = load_graph(path)
+    fields = accept_fields(doc, {}, "rtc_x")
+    assert fields["type"] == "realtime" and fields["instructions"]
+    assert session_problems(fields) == []  # the openai package's own types, strictly
+
+
+def test_sip_headers_land_in_the_context() -> None:
+    class Header:
+        def __init__(self, name: str, value: str) -> None:
+            self.name, self.value = name, value
+
+    context = sip_context([Header("From", "sip:+1415@x"), Header("To", "sip:+1800@y"), Header("X-Account", "A-77")])
+    assert context["caller"] == "sip:+1415@x" and context["called"] == "sip:+1800@y"
+    assert context["sip_headers"]["X-Account"] == "A-77"

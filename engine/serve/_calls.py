@@ -23,6 +23,7 @@ class ServeConfig:
     max_calls: int = 200
     drain_seconds: float = 30.0
     twilio_auth_token: str = ""  # when set, /twilio/voice checks Twilio's request signature
+    twilio_account_sid: str = ""  # with the auth token: transfers and hang-ups of Twilio calls
     webhook_secret: str = ""  # OPENAI_WEBHOOK_SECRET: /openai/webhook verifies deliveries with it
 
     @property

@@ -186,8 +186,6 @@ class ConsoleCall:
         self._put(f'{{"type":"audio","item_id":"{audio.item_id}","data":"{audio.data}"}}')
 
     def _wire(self, direction: Direction, text: str) -> None:
-        if '"input_audio_buffer.append"' in text[:60]:
-            return  # the microphone, 50 frames a second: the page counts its own frames instead
         self._put(f'{{"type":"wire","dir":"{direction}","t":{round(time.time() * 1000)},"event":{text}}}')
 
     async def _write(self) -> None:
@@ -202,6 +200,9 @@ class ConsoleCall:
             self._post({"type": "event", "event": event_json(event)})
             if isinstance(event, ev.Error) and event.fatal:
                 self.ended = self.ended or f"connection lost: {event.message}"
+                return
+            if isinstance(event, ev.CallEnded):  # the graph's end_call or transfer: the call is over
+                self.end("transferred" if event.reason == "transferred" else "the agent ended the call")
                 return
 
     # --- browser to server --------------------------------------------------------------------

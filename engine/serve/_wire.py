@@ -15,9 +15,11 @@ Direction = Literal["client", "server"]
 WireTap = Callable[[Direction, str], None]
 #: Frames shorter than this cannot carry an audio payload worth eliding: passed on unparsed.
 _SMALL_FRAME = 400
+#: How the session serializes an input audio append (its `type` first).
+_APPEND = '{"type": "input_audio_buffer.append"'
 
 
-class _Scrubber:
+class Scrubber:
     """One frame as the console may show it: audio as a size, credentials replaced."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -42,14 +44,16 @@ class _Scrubber:
 
 
 class _TappedConnection:
-    def __init__(self, inner: Connection, tap: WireTap, scrub: _Scrubber) -> None:
+    def __init__(self, inner: Connection, tap: WireTap, scrub: Scrubber) -> None:
         self._inner = inner
         self._tap = tap
         self._scrub = scrub
 
     async def send(self, text: str) -> None:
         await self._inner.send(text)
-        self._tap("client", self._scrub(text))
+        # The microphone's appends (fifty a second) are not shown: skipped before any parsing.
+        if not text.startswith(_APPEND):
+            self._tap("client", self._scrub(text))
 
     async def recv(self) -> str:
         text = await self._inner.recv()
@@ -66,7 +70,7 @@ class TappedTransport:
     def __init__(self, tap: WireTap, secrets: Iterable[str] = ()) -> None:
         self._inner = AiohttpTransport()
         self._tap = tap
-        self._scrub = _Scrubber(secrets)
+        self._scrub = Scrubber(secrets)
 
     async def connect(self, url: str, headers: dict[str, str]) -> Connection:
         return _TappedConnection(await self._inner.connect(url, headers), self._tap, self._scrub)

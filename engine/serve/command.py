@@ -57,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
         max_calls=args.max_calls,
         drain_seconds=args.drain_seconds,
         twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
         webhook_secret=os.environ.get("OPENAI_WEBHOOK_SECRET", ""),
     )
     app = create_app(catalog, config)

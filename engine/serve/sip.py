@@ -42,6 +42,13 @@ _ACCEPT_FIELDS = frozenset(
 _SEEN_LIMIT = 10_000
 
 
+def accept_fields(doc: Document, context: dict[str, Any], call_id: str) -> dict[str, Any]:
+    """What `calls.accept` is sent: the start agent's compiled session (SIP: the call keeps its codec).
+    The engine sends the full `session.update` again once attached, so nothing left out here is lost."""
+    event = compile_session(doc, doc.spec.start, context={**doc.spec.context, **context}, call_id=call_id)
+    return {k: v for k, v in event["session"].items() if k in _ACCEPT_FIELDS}
+
+
 def sip_context(headers: list[Any]) -> dict[str, Any]:
     """SIP headers as context values: `caller` (From), `called` (To), and every header by name."""
     values = {str(getattr(h, "name", "")): str(getattr(h, "value", "")) for h in headers or ()}
@@ -148,6 +155,9 @@ class SipCall:
             if isinstance(item, ev.Error) and item.fatal:
                 self.ended = self.ended or "the call ended"
                 return
+            if isinstance(item, ev.CallEnded):
+                self.ended = self.ended or f"call ended: {item.reason}"
+                return
 
     async def run(self) -> None:
         owner, config = self._owner, self._owner.config
@@ -155,8 +165,7 @@ class SipCall:
         call: OpenCall | None = None
         try:
             if config.live:
-                event = compile_session(self.doc, self.doc.spec.start, context=self.context, call_id=self.call_id)
-                fields = {k: v for k, v in event["session"].items() if k in _ACCEPT_FIELDS}
+                fields = accept_fields(self.doc, self.context, self.call_id)
                 await owner._openai().realtime.calls.accept(self.call_id, **fields)
             line = RealtimeCallLine(owner._openai(), self.call_id) if config.live else None
             call = await open_call(

@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..runtime import AiohttpTransport, ConnectFailed, PlaybackClock, Session
 from ..runtime import events as ev
 from ..runtime.graph_runtime import GraphRuntime
+from ..runtime.line import CallLine, LineUnsupported
 from ..spec import Document
 from ._calls import OpenCall, ServeConfig, open_call
 from ._catalog import Catalog, Scenario
@@ -92,6 +93,39 @@ async def voice_webhook(request: Request, catalog: Catalog, config: ServeConfig,
             stream.parameter(name=name, value=params[name])
     twiml.append(connect)
     return Response(str(twiml), media_type="application/xml")
+
+
+class TwilioLine:
+    """A Twilio call's line for the graph's call control, through Twilio's REST API (a call update)."""
+
+    def __init__(self, account_sid: str, auth_token: str, call_sid: str) -> None:
+        self._account_sid, self._auth_token, self._call_sid = account_sid, auth_token, call_sid
+
+    async def _update(self, **changes: Any) -> None:
+        from twilio.rest import Client
+
+        def update() -> None:
+            Client(self._account_sid, self._auth_token).calls(self._call_sid).update(**changes)
+
+        await asyncio.to_thread(update)  # Twilio's client is synchronous
+
+    async def transfer(self, to: str, summary: str) -> None:
+        from twilio.twiml.voice_response import Dial, VoiceResponse
+
+        twiml = VoiceResponse()
+        dial = Dial()
+        if to.startswith("sip:"):
+            dial.sip(to)
+        else:
+            dial.number(to.removeprefix("tel:"))
+        twiml.append(dial)
+        await self._update(twiml=str(twiml))  # the media stream ends; the caller is connected to `to`
+
+    async def hangup(self) -> None:
+        await self._update(status="completed")
+
+    async def send_dtmf(self, digits: str) -> None:
+        raise LineUnsupported("a Twilio media stream cannot send digits to the caller")
 
 
 class TwilioCall:
@@ -197,6 +231,9 @@ class TwilioCall:
             **params,
         }
         doc = scenario.variant("g711_ulaw", push_to_talk=False)
+        line: CallLine | None = None
+        if self.config.live and self.config.twilio_account_sid and self.config.twilio_auth_token and self.call_sid:
+            line = TwilioLine(self.config.twilio_account_sid, self.config.twilio_auth_token, self.call_sid)
         self._call = await open_call(
             doc,
             self.config,
@@ -204,6 +241,7 @@ class TwilioCall:
             playback=self.playback,
             transport=self._transport,
             context={k: v for k, v in context.items() if v is not None},
+            line=line,
         )
         self._session = self._call.session
         self._events_subscription = self._session.subscribe(audio=True)
@@ -257,6 +295,9 @@ class TwilioCall:
             elif isinstance(event, (ev.AudioInterrupted, ev.SpeechStarted)) and self._playing:
                 self._playing = False
                 await self._send({"event": "clear", "streamSid": self.stream_sid})
+            elif isinstance(event, ev.CallEnded):
+                self.end(f"call ended: {event.reason}")  # closing the stream hangs up what the line did not
+                return
             elif isinstance(event, ev.Error) and event.fatal:
                 self.end(f"connection lost: {event.message}")
                 return

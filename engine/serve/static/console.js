@@ -342,6 +342,14 @@
         break;
       }
       case "speech_started": if (state.player) state.player.stop(); break;
+      case "call_transferred": {
+        const c = card("move", `☎ transferred to ${event.to}`, event.agent);
+        if (event.summary) c.append(el("pre", "", event.summary));
+        note(`the call was transferred to ${event.to}`);
+        break;
+      }
+      case "dtmf_sent": card("tool", `☎ keys sent: ${event.digits}`); break;
+      case "call_ended": note(event.reason === "hangup" ? "the agent hung up" : `call ended (${event.reason})`); break;
       case "error": note(`error${event.code ? ` ${event.code}` : ""}: ${event.message}`, true); break;
       case "reconnecting": note("connection lost; reconnecting…", true); break;
       case "reconnected": note("reconnected"); break;
