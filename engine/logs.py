@@ -24,13 +24,15 @@ def debug_requested() -> bool:
     return bool(os.environ.get(DEBUG_ENV))
 
 
-def configure(debug: bool) -> None:
+def configure(debug: bool, redact: Callable[[str], str] | None = None) -> None:
     """Send the engine's log records to standard error, one line each; with `debug`, debug records
-    and tracebacks too. Calling it again replaces the previous configuration."""
+    and tracebacks too. `redact` rewrites each line before it is written (it removes secrets: a
+    server's error quoting the API key is logged without it, tracebacks included). Calling it again
+    replaces the previous configuration."""
     for handler in [h for h in _logger.handlers if isinstance(h, _StderrHandler)]:
         _logger.removeHandler(handler)
     handler = _StderrHandler()
-    handler.setFormatter(_LineFormatter(debug))
+    handler.setFormatter(_LineFormatter(debug, redact))
     _logger.addHandler(handler)
     _logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
@@ -64,11 +66,16 @@ class _StderrHandler(logging.Handler):
 
 
 class _LineFormatter(logging.Formatter):
-    def __init__(self, debug: bool) -> None:
+    def __init__(self, debug: bool, redact: Callable[[str], str] | None = None) -> None:
         super().__init__()
         self._debug = debug
+        self._redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
+        line = self._line(record)
+        return self._redact(line) if self._redact is not None else line
+
+    def _line(self, record: logging.LogRecord) -> str:
         message = " ".join(part.strip() for part in record.getMessage().splitlines() if part.strip())
         line = f"engine: {record.levelname.lower()}: {message}"
         exc = record.exc_info[1] if record.exc_info else None

@@ -11,14 +11,16 @@ import inspect
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from .script_checks import check_scripts, context_keys, duplicate_names
 from .spec import Document, Finding, Mapping, SpecError, did_you_mean, load_document, load_yaml
 from .spec.document import Loc, schema_findings
+from .spec.files import read_confined
 from .spec.references import check_references, check_script
 from .spec.script import ConversationTest, ConversationTestFile
 
@@ -52,7 +54,8 @@ def validate_file(path: str | Path) -> Report:
         report.findings = exc.findings
         return report
     doc = report.document
-    for layer in (check_references, _check_templates, _check_callables, _check_graph, _check_payloads):
+    layers = (check_references, _check_templates, _check_callables, _check_scripts, _check_graph, _check_payloads)
+    for layer in layers:
         try:
             found = layer(doc)
         except RecursionError:  # a value nested deeper than any check can follow
@@ -62,6 +65,62 @@ def validate_file(path: str | Path) -> Report:
             break
     report.findings.sort(key=Finding.sort_key)
     return report
+
+
+@dataclass
+class Run:
+    """What `validate_files` checked: the files given, the sibling tests files it added, each finding once."""
+
+    given: list[Path]
+    siblings: list[Path] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def summary(self) -> str:
+        """`1 file checked (and the tests file beside it: x.tests.yaml): 0 error(s), 1 warning(s)`."""
+        files = len(self.given)
+        line = f"{files} file{'s' * (files != 1)} checked"
+        if self.siblings:
+            names = ", ".join(_display(p) for p in self.siblings)
+            plural = "s" * (len(self.siblings) != 1)
+            line += f" (and the tests file{plural} beside {'it' if files == 1 else 'them'}: {names})"
+        return f"{line}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)"
+
+
+def validate_files(paths: Iterable[str | Path]) -> Run:
+    """Validate graph and tests files together: a graph's sibling `<graph>.tests.yaml` is checked too
+    (once, whether or not it is given), and a finding that two files lead to is reported once."""
+    run = Run([Path(p) for p in paths])
+    given = {p.resolve() for p in run.given}
+    findings: list[Finding] = []
+    for path in run.given:
+        findings += validate_file(path).findings
+        sibling = None if is_tests_file(path) else sibling_tests_file(path)
+        if sibling is not None and sibling.resolve() not in given and sibling not in run.siblings:
+            run.siblings.append(sibling)
+            findings += validate_file(sibling).findings
+    run.findings = list(dict.fromkeys(findings))
+    return run
+
+
+def sibling_tests_file(graph: Path) -> Path | None:
+    """The `<graph>.tests.yaml` (or `.tests.yml`) beside a graph file that tests it, if there is one."""
+    for suffix in (".tests.yaml", ".tests.yml"):
+        candidate = graph.with_name(graph.stem + suffix)
+        if candidate.is_file():
+            try:
+                target = tests_file_graph(candidate)[0]
+            except SpecError:
+                return candidate  # its own syntax error is worth reporting
+            return candidate if target.resolve() == graph.resolve() else None
+    return None
 
 
 def load_graph(path: str | Path) -> Document:
@@ -97,9 +156,20 @@ def load_tests_file(graph: Document, path: Path, raw: object) -> list[tuple[Conv
         raise SpecError(schema_findings(raw, exc, ConversationTestFile)) from None
     located = Document(graph.spec, raw, path.resolve())
     findings = [f for i, test in enumerate(parsed.tests) for f in check_script(located, test, ("tests", i))]
+    if not findings:
+        scripts = [(test, ("tests", i)) for i, test in enumerate(parsed.tests)]
+        findings = check_scripts(located, scripts, context_keys=context_keys(graph))
+        taken = {f"{t.name}": _where_test(graph, i) for i, t in enumerate(graph.spec.tests)}
+        names = [(test.name, ("tests", i, "name")) for i, test in enumerate(parsed.tests)]
+        findings += duplicate_names(located, names, taken)
     if findings:
         raise SpecError(findings)
     return [(test, located) for test in parsed.tests]
+
+
+def _where_test(doc: Document, index: int) -> str:
+    first = doc.finding("E311", "", ("tests", index, "name"))
+    return f"{first.file}:{first.line}"
 
 
 def _validate_tests_file(report: Report) -> Report:
@@ -116,11 +186,39 @@ def _validate_tests_file(report: Report) -> Report:
 
 def _missing_graph(path: Path, graph: Path, raw: object) -> Finding:
     """The graph a tests file names (or implies by its name) does not exist: say so in the tests file."""
-    message = f"the graph this tests file is for was not found: {_display(graph)}"
     mark = raw.value_marks.get("graph") if isinstance(raw, Mapping) and "graph" in raw else None
     if mark is None:
-        return Finding("E105", message + " (name it with `graph:`)", _display(path), 1, 1)
+        message = (
+            f"the graph this tests file is for was not found: looked for {_display(graph)} (its name without "
+            "`.tests`); name the graph file with `graph:`"
+        )
+        return Finding("E105", message, _display(path), 1, 1)
+    message = f"the graph this tests file is for was not found: looked for {_display(graph)} (its `graph:`)"
     return Finding("E105", message, mark.file, mark.line, mark.col)
+
+
+# --- scripts and authoring --------------------------------------------------------------------------
+
+
+def _check_scripts(doc: Document) -> list[Finding]:
+    """Demo and tests played against the graph (E308, E309, E310, E503, E311), context typos, bare agents."""
+    scripts = [(doc.spec.demo, ("demo",))] if doc.spec.demo else []
+    scripts += [(test, ("tests", i)) for i, test in enumerate(doc.spec.tests)]
+    findings = check_scripts(doc, scripts, context_keys=context_keys(doc))
+    findings += duplicate_names(doc, [(t.name, ("tests", i, "name")) for i, t in enumerate(doc.spec.tests)], {})
+    for name, tool in doc.spec.tools.items():
+        for key in tool.sets or {}:
+            hint = did_you_mean(str(key), [str(k) for k in doc.spec.context])
+            if key not in doc.spec.context and hint:
+                message = f"tool '{name}' sets context key '{key}', which the graph's `context:` does not define{hint}"
+                findings.append(doc.finding("E310", message, ("tools", name, "sets", key), key=True))
+    prompt = doc.spec.session.prompt is not None
+    for agent_id, agent in doc.spec.agents.items():
+        own = agent.session is not None and agent.session.prompt is not None
+        if agent.instructions is None and agent.instructions_file is None and not (prompt or own):
+            message = f"agent '{agent_id}' has no instructions (`instructions:` or `instructions_file:`)"
+            findings.append(doc.finding("W312", message, ("agents", agent_id), key=True))
+    return findings
 
 
 # --- templates --------------------------------------------------------------------------------------
@@ -164,7 +262,7 @@ def _check_templates(doc: Document) -> list[Finding]:
     findings = []
     for source, loc, file, tool in _template_sources(doc):
         if file is not None:
-            source = file.read_text(encoding="utf-8")
+            source = read_confined(doc.dir, str(file.relative_to(doc.dir)), doc.root)
         known, checked = _known_variables(doc, tool=tool), CHECKED_MAPPINGS
         if tool is not None and _args_are_known(doc.spec.tools[tool].parameters):
             checked = (*CHECKED_MAPPINGS, "args")

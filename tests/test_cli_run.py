@@ -17,9 +17,9 @@ import pytest
 from conftest import GRAPHS
 
 from engine import logs
+from engine.cli.terminal import Printer
 from engine.runtime import Session
 from engine.runtime import events as ev
-from engine.runtime.cli import Printer
 from engine.sim import Simulator
 from engine.validate import load_graph
 

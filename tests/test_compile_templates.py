@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from engine.compile import (
@@ -126,3 +128,89 @@ def test_render_errors_of_any_kind_are_template_errors() -> None:
     assert info.value.line == 2 and "ZeroDivisionError" in str(info.value)
     with pytest.raises(TemplateRenderError, match="TypeError"):
         render_expression("1 + 'a'", KNOWN)
+
+
+# --- resource limits ---------------------------------------------------------------------------------
+
+HUGE = [
+    ("{{ 'a' * n }}", "the repeated value would be"),
+    ("{{ [0] * n }}", "the repeated value would be"),
+    ("{{ m ** n }}", "the power would have"),
+    ("{{ '%0*d' % (n, 1) }}", "width of"),
+    ("{{ '{:>{}}'.format(1, n) }}", "format argument of"),
+    ("{{ 'a'.ljust(n) }}", "'ljust' with"),
+    ("{{ 'a'|center(n) }}", "'center' with"),
+    ("{{ 'a'|indent(n) }}", "'indent' with"),
+    ("{{ [1]|batch(n, 0)|list }}", "'batch' with"),
+    ("{{ ('a' * 100000)|replace('', 'bbbbbbbbbbbbbbb') }}", "the replaced text would be"),
+    ("{{ range(n)|list }}", "Range too big"),
+    (
+        "{% for a in range(k) %}{% for b in range(k) %}{% for c in range(k) %}{% endfor %}{% endfor %}{% endfor %}",
+        "loops run more than",
+    ),
+    (
+        "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "the joined text would be",
+    ),
+    (
+        "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        "the joined value would be",
+    ),
+    ("{% macro f(s) %}{{ f(s ~ s) }}{% endmacro %}{{ f('a') }}", "the joined text would be"),
+    (
+        "{% for i in range(k * 50) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}",
+        "renders more than 1,000,000 characters",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), HUGE)
+def test_rendering_is_bounded(source: str, message: str) -> None:
+    """Values computed at run time: refused before they are built, in well under a second."""
+    start = time.monotonic()
+    with pytest.raises(TemplateRenderError, match=message.replace("(", r"\(")):
+        render(source, {"n": 10**9, "m": 10, "k": 1000}, name="t")
+    assert time.monotonic() - start < 1.5
+
+
+def test_guards_are_bounded() -> None:
+    with pytest.raises(TemplateRenderError, match="the repeated value"):
+        render_expression("('a' * n)|length > 3", {"n": 10**9})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'a' * 10**9 }}",
+        "{{ range(10**9)|list }}",
+        "{{ 10 ** 10 ** 10 ** 10 ** 10 }}",  # left-associative in Jinja2: 10 ** 10000
+        "{{ 10 ** (10 ** 10) }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ 'a'.zfill(1000000000) }}",
+        "{{ 'a'|center(1000000000) }}",
+        "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}",
+    ],
+)
+def test_limits_written_with_constants_are_found_before_rendering(source: str) -> None:
+    [problem] = check_template(source, KNOWN)
+    assert problem.code == "E405" and problem.line == 1
+    # The guard's static check sees them too.
+    if source.startswith("{{"):
+        assert [p.code for p in check_expression(source[2:-2], KNOWN)] == ["E405"]
+
+
+def test_nested_loops_are_located_at_the_loop_that_crosses_the_limit() -> None:
+    source = "{% for a in range(100) %}\n{% for b in range(100) %}\n{% for c in range(100) %}\n{% endfor %}{% endfor %}{% endfor %}"
+    [problem] = check_template(source, KNOWN)
+    assert (problem.code, problem.line) == ("E405", 3) and "1,000,000 times (nested loops multiply)" in problem.message
+
+
+def test_ordinary_templates_stay_within_the_limits() -> None:
+    source = (
+        "{{ '%05d'|format(42) }} {{ '{:>6}'.format('x') }} {{ 'ab' * 3 }} {{ 2 ** 64 }} {{ [1, 2] + [3] }} "
+        "{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}{{ 'a' ~ 'b' }} {{ items|join(',') }}"
+    )
+    assert check_template(source, {**KNOWN, "items": []}) == []
+    out = render(source, {"items": ["x", "y"]}, name="t")
+    assert out == "00042      x ababab 18446744073709551616 [1, 2, 3] ab x,y"

@@ -16,9 +16,9 @@ from wire import WireConnection, WireServer
 
 from engine.compile import compile_session
 from engine.compile.session import deep_merge
+from engine.errors import ConnectionLost, SessionClosed
 from engine.runtime import GraphRuntime, PlaybackClock, Session
 from engine.runtime import events as ev
-from engine.runtime.link import ConnectionLost, SessionClosed
 from engine.validate import load_graph
 
 

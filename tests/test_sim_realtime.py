@@ -7,6 +7,7 @@ import base64
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 import websockets
 from openai import AsyncOpenAI
@@ -14,7 +15,9 @@ from openai.types.realtime import ClientSecretCreateResponse, RealtimeServerEven
 from openai.types.realtime.realtime_session_create_response import RealtimeSessionCreateResponse
 from pydantic import TypeAdapter
 
+from engine.io import PCM16, PCMU
 from engine.sim import Simulator, unknown_fields
+from engine.sim.voice import speak
 from engine.spec.script import Script
 
 _EVENTS = TypeAdapter(RealtimeServerEvent)
@@ -40,6 +43,10 @@ def assert_valid(event: dict[str, Any]) -> None:
         assert unknown_fields(session) == [], event
         unknown -= _SERVER_OWNED
     assert not unknown, (event["type"], unknown)
+
+
+def level_dbfs(samples: Any) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(samples))) + 1e-12))
 
 
 def script(*turns: dict[str, Any]) -> Script:
@@ -121,8 +128,11 @@ async def test_say_turn_streams_a_full_valid_event_sequence() -> None:
     assert transcript == GREETING
     assert sum(e["type"] == "response.output_audio_transcript.delta" for e in deltas) > 3  # a few words each
     audio = [base64.b64decode(e["delta"]) for e in deltas if e["type"] == "response.output_audio.delta"]
-    assert sum(map(len, audio)) == len(GREETING) * 60 * 48  # 60 ms per char of pcm16 at 24 kHz
+    speech = speak(GREETING, PCM16)
+    assert sum(map(len, audio)) == speech.duration_ms * 48  # pcm16 at 24 kHz
+    assert 2500 < speech.duration_ms < 8000  # about the time it takes to say it
     assert all(20 * 48 <= len(chunk) <= 100 * 48 for chunk in audio[:-1])
+    assert level_dbfs(PCM16.decode(b"".join(audio))) > -40  # audible, not silence
     # transcript and audio interleave rather than arriving in two blocks
     kinds = [e["type"] for e in deltas if e["type"].endswith(".delta")]
     assert kinds.index("response.output_audio.delta") < len(kinds) - kinds[::-1].index(
@@ -153,7 +163,8 @@ async def test_text_modality_and_g711_audio_sizes() -> None:
         await client.say("b")
         events = await client.respond()
         audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
-        assert len(audio) == len(text) * 60 * 8 and set(audio) == {0xFF}  # G.711 u-law silence
+        assert len(audio) == speak(text, PCMU).duration_ms * 8  # G.711 at 8 kHz
+        assert level_dbfs(PCMU.decode(audio)) > -40 and len(set(audio)) > 50  # speech, not the u-law silence code
         await client.close()
     for event in sim.sent:
         assert_valid(event)
@@ -301,7 +312,7 @@ async def test_truncate_echoes_audio_end_ms_and_checks_bounds() -> None:
         truncated = (await client.until("conversation.item.truncated"))[-1]
         assert (truncated["item_id"], truncated["content_index"], truncated["audio_end_ms"]) == (item_id, 0, 1500)
 
-        too_far = len(GREETING) * 60 + 1
+        too_far = speak(GREETING, PCM16).duration_ms + 1
         await client.send(type="conversation.item.truncate", item_id=item_id, content_index=0, audio_end_ms=too_far)
         assert (await client.until("error"))[-1]["error"]["param"] == "audio_end_ms"
         await client.send(type="conversation.item.truncate", item_id="item_nope", content_index=0, audio_end_ms=1)
@@ -309,7 +320,8 @@ async def test_truncate_echoes_audio_end_ms_and_checks_bounds() -> None:
         # the server keeps only what was heard
         await client.send(type="conversation.item.retrieve", item_id=item_id)
         retrieved = (await client.until("conversation.item.retrieved"))[-1]["item"]
-        assert retrieved["content"][0]["transcript"] == GREETING[: 1500 // 60]
+        heard = GREETING[: len(GREETING) * 1500 // speak(GREETING, PCM16).duration_ms]
+        assert retrieved["content"][0]["transcript"] == heard and 5 < len(heard) < len(GREETING)
         await client.close()
     for event in sim.sent:
         assert_valid(event)
@@ -374,7 +386,12 @@ async def test_session_update_merges_and_echoes_the_full_session() -> None:
         assert session["model"] == "gpt-realtime-mini" and session["instructions"] == "You are Snowy."
         assert session["audio"]["output"]["voice"] == "marin"
         assert session["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}  # kept
-        assert session["audio"]["input"]["turn_detection"] == {"type": "semantic_vad", "eagerness": "low"}
+        assert session["audio"]["input"]["turn_detection"] == {
+            "type": "semantic_vad",
+            "eagerness": "low",
+            "create_response": True,
+            "interrupt_response": True,
+        }
         assert [t["name"] for t in session["tools"]] == ["lookup_order", "transfer_to_returns"]
 
         session = await client.configure(tools=[TRANSFER], audio={"input": {"format": {"type": "audio/pcmu"}}})
@@ -384,6 +401,54 @@ async def test_session_update_merges_and_echoes_the_full_session() -> None:
         await client.close()
     for event in sim.sent:
         assert_valid(event)
+
+
+def _shape(value: Any) -> Any:
+    """The keys of a session, recursively (values aside): what a client can read from it."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+async def test_session_updated_reports_the_full_effective_session_like_session_created() -> None:
+    config = {
+        "type": "realtime",
+        "instructions": "Agent B.",
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcm"},
+                "turn_detection": {"type": "server_vad", "silence_duration_ms": 800},
+            },
+            "output": {"voice": "marin"},
+        },
+    }
+    async with Simulator() as sim:
+        client = await Client.open(sim)
+        updated = await client.configure(**{k: v for k, v in config.items() if k != "type"})
+        await client.close()
+        openai = AsyncOpenAI(api_key="sk", base_url=sim.http_base)
+        secret = (await openai.realtime.client_secrets.with_raw_response.create(session=config)).http_response.json()
+        async with websockets.connect(
+            sim.url + "?model=gpt-realtime", additional_headers={"Authorization": f"Bearer {secret['value']}"}
+        ) as ws:
+            created = json.loads(await ws.recv())["session"]
+    vad = updated["audio"]["input"]["turn_detection"]
+    assert vad == {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 800,
+        "idle_timeout_ms": None,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    assert updated["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    server_owned = ("id", "expires_at")
+    assert {k: v for k, v in updated.items() if k not in server_owned} == {
+        k: v for k, v in created.items() if k not in server_owned
+    }
+    assert _shape(updated) == _shape(created)
+    RealtimeSessionCreateResponse.model_validate(updated)
 
 
 async def test_voice_change_after_audio_is_refused() -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ast
-import base64
 from pathlib import Path
 
 import pytest
 
-from engine.sim.audio import argument_deltas, chunk_durations, silence_b64, transcript_deltas
+from engine.sim.audio import argument_deltas, transcript_deltas
 from engine.sim.cursor import Mismatch, ScriptCursor
 from engine.sim.session import default_session, function_tool_names, merge_session
 from engine.sim.validation import check_client_event
@@ -83,9 +82,6 @@ def test_transcript_deltas_rebuild_the_text(text: str) -> None:
 
 
 def test_audio_chunks_and_silence() -> None:
-    assert chunk_durations(250) == [100, 100, 50] and chunk_durations(0) == []
-    assert silence_b64(20, "audio/pcm", 48) == silence_b64(20, "audio/pcm", 48)
-    assert base64.b64decode(silence_b64(10, "audio/pcma", 8)) == b"\xd5" * 80
     assert "".join(argument_deltas('{"phone":"(555) 123-4567"}')) == '{"phone":"(555) 123-4567"}'
 
 
@@ -132,3 +128,24 @@ def test_session_merge_is_deep_but_replaces_tools_and_formats() -> None:
 def test_client_events_are_checked_against_the_ga_types(event: dict, code: str | None) -> None:
     error = check_client_event(event)
     assert (error or {}).get("code") == code, error
+
+
+def test_connection_uses_only_the_simulator_public_surface() -> None:
+    import ast
+    from pathlib import Path
+
+    import engine.sim
+
+    folder = Path(engine.sim.__file__).parent
+    reached = []
+    for path in folder.glob("*.py"):
+        if path.name == "server.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            # `self.sim._x` / `sim._x`: another module's object, reached through its private name
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                owner = node.value
+                name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", None)
+                if name in ("sim", "server", "simulator"):
+                    reached.append(f"{path.name}:{node.lineno}: {name}.{node.attr}")
+    assert reached == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
@@ -165,3 +166,152 @@ async def test_a_given_client_is_used_and_left_open(server, write_graph, monkeyp
         await toolbox.aclose()
         assert not client.is_closed
     assert seen[-1]["headers"]["X-Shared"] == "yes"
+
+
+# --- redirects, cookies and secrets -----------------------------------------------------------------
+
+REDIRECT_GRAPH = """\
+graph: redirects
+start: main
+agents:
+  main: {instructions: x}
+tools:
+  cross:
+    http: {url: "{a}/to-other", headers: &secrets {
+      Authorization: {env: TEST_R_TOKEN, prefix: "Bearer "},
+      X-Api-Key: {env: TEST_R_KEY},
+      X-Tenant: {env: TEST_R_TENANT},
+      api-key: literal-azure-key,
+      Cookie: "sid=literal-cookie",
+      X-Static: fixed}}
+  same:
+    http: {url: "{a}/to-self", headers: *secrets}
+  back:
+    http: {url: "{a}/to-other-and-back", headers: *secrets}
+  loop:
+    http: {url: "{a}/loop"}
+  set_cookie:
+    http: {url: "{a}/set-cookie"}
+  echo_denied:
+    http: {url: "{a}/denied", headers: *secrets}
+"""
+
+
+async def _site(app: web.Application):
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@pytest.fixture
+async def origins():
+    """Two servers on loopback, two origins (the ports differ): `a` redirects, both record what they get."""
+    seen: dict[str, list[dict]] = {"a": [], "b": []}
+
+    def landing(name: str):
+        async def handler(request: web.Request) -> web.Response:
+            seen[name].append(dict(request.headers))
+            return web.json_response({"landed": name})
+
+        return handler
+
+    def redirect(to: Callable[[], str], status: type[web.HTTPException] = web.HTTPFound):
+        async def handler(request: web.Request) -> web.Response:
+            raise status(to())
+
+        return handler
+
+    async def denied(request: web.Request) -> web.Response:
+        return web.Response(status=401, text=f"bad key {request.headers.get('X-Api-Key')}")
+
+    b = web.Application()
+    b.router.add_get("/landing", landing("b"))
+    b.router.add_get("/back", redirect(lambda: f"{urls['a']}/landing"))
+    b_runner, b_url = await _site(b)
+    urls = {"b": b_url}
+
+    a = web.Application()
+    a.router.add_get("/landing", landing("a"))
+    a.router.add_get("/to-other", redirect(lambda: f"{b_url}/landing"))
+    a.router.add_get("/to-self", redirect(lambda: "/landing", web.HTTPTemporaryRedirect))
+    a.router.add_get("/to-other-and-back", redirect(lambda: f"{b_url}/back"))
+    a.router.add_get("/loop", redirect(lambda: "/loop"))
+    a.router.add_get("/denied", denied)
+
+    async def set_cookie(request: web.Request) -> web.Response:
+        seen["a"].append(dict(request.headers))
+        response = web.json_response({"set": True})
+        response.set_cookie("sid", "from-the-server")
+        return response
+
+    a.router.add_get("/set-cookie", set_cookie)
+    a_runner, a_url = await _site(a)
+    urls["a"] = a_url
+    yield a_url, seen
+    await a_runner.cleanup()
+    await b_runner.cleanup()
+
+
+SECRETS = {"TEST_R_TOKEN": "token-0123456789", "TEST_R_KEY": "key-0123456789", "TEST_R_TENANT": "tenant-0123456789"}
+
+
+@pytest.fixture
+async def rbox(origins, write_graph, monkeypatch):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    a, _ = origins
+    toolbox = Toolbox(load_document(write_graph(REDIRECT_GRAPH.replace("{a}", a))))
+    yield toolbox
+    await toolbox.aclose()
+
+
+async def test_a_redirect_to_another_origin_drops_every_secret_header(rbox, origins):
+    _, seen = origins
+    outcome = await rbox.execute("cross", "{}", ctx())
+    assert json.loads(outcome.output) == {"landed": "b"}
+    (headers,) = seen["b"]
+    assert headers["X-Static"] == "fixed"
+    for name in ("Authorization", "X-Api-Key", "X-Tenant", "api-key", "Cookie"):
+        assert name not in headers, name
+    assert not any(value in str(headers) for value in SECRETS.values())
+
+
+async def test_a_redirect_within_the_origin_keeps_them(rbox, origins):
+    _, seen = origins
+    outcome = await rbox.execute("same", "{}", ctx())
+    assert json.loads(outcome.output) == {"landed": "a"}
+    (headers,) = seen["a"]
+    assert headers["Authorization"] == "Bearer token-0123456789"
+    assert headers["X-Api-Key"] == "key-0123456789" and headers["X-Tenant"] == "tenant-0123456789"
+    assert headers["api-key"] == "literal-azure-key"
+    assert "Cookie" not in headers  # httpx rebuilds a redirect's Cookie header from its (empty) jar, always
+
+
+async def test_secret_headers_dropped_once_stay_dropped_when_a_redirect_comes_back(rbox, origins):
+    _, seen = origins
+    outcome = await rbox.execute("back", "{}", ctx())
+    assert json.loads(outcome.output) == {"landed": "a"}
+    (headers,) = seen["a"]
+    assert "X-Api-Key" not in headers and "Authorization" not in headers and headers["X-Static"] == "fixed"
+
+
+async def test_endless_redirects_are_an_error_outcome(rbox, origins):
+    a, _ = origins
+    outcome = await rbox.execute("loop", "{}", ctx())
+    assert json.loads(outcome.output)["error"] == f"The request GET {a}/loop was redirected more than 20 times."
+
+
+async def test_a_cookie_one_call_gets_is_not_sent_with_the_next(rbox, origins):
+    _, seen = origins
+    await rbox.execute("set_cookie", "{}", ctx())
+    await rbox.execute("set_cookie", "{}", ctx())  # another session's call, on the same shared toolbox
+    assert [h.get("Cookie") for h in seen["a"]] == [None, None]
+
+
+async def test_a_secret_a_server_echoes_is_scrubbed_from_the_output(rbox):
+    outcome = await rbox.execute("echo_denied", "{}", ctx())
+    message = json.loads(outcome.output)["error"]
+    assert message.endswith("failed with HTTP 401: bad key <redacted>")
+    assert "key-0123456789" not in outcome.output + (outcome.error or "")

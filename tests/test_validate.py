@@ -46,8 +46,10 @@ def test_yaml_syntax_error_points_at_the_problem(write_graph):
     text = MINI.replace("tools: [lookup]", "tools: [lookup")
     path = write_graph(text)
     [finding] = validate_file(path).findings
-    assert finding.code == "E101" and "YAML syntax error" in finding.message
-    assert finding.line == _line_col(text, "handoffs: [helper]")[0]
+    assert finding.code == "E101" and "YAML syntax error: this '[' is never closed with ']'" in finding.message
+    assert (finding.line, finding.col) == _line_col(text, "[lookup")  # where it opened
+    gave_up = _line_col(text, "handoffs: [helper]")[0]
+    assert f"the parser gave up at line {gave_up}, column" in finding.message
 
 
 def test_duplicate_key_is_an_error(write_graph):
@@ -286,7 +288,7 @@ def _run_validate(*args: str, cwd: Path | None = None) -> subprocess.CompletedPr
         (b"- a\n- b\n", "E202", (1, 1)),
         (bytes(range(256)) * 4, "E105", (0, 0)),
         (b"graph: t\nstart: a\x01\n", "E101", (2, 9)),
-        (b"graph: t\nstart: [a\n", "E101", (3, 1)),
+        (b"graph: t\nstart: [a\n", "E101", (2, 8)),  # where the '[' opened
         (b"graph: " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "E101", "nesting"),
         (b"graph: t\ncontext: " + b"{a: " * 3000 + b"1" + b"}" * 3000 + b"\n", "E101", "nesting"),
     ],

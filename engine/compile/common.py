@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.errors import CompileError as CompileError  # defined with every engine error; imported from here too
 from engine.spec import Agent, Document, did_you_mean
-
-
-class CompileError(ValueError):
-    """The document cannot be compiled as asked (unknown agent, state or tool).
-
-    Validation reports these with locations first; compiling an unvalidated file raises this.
-    """
 
 
 def get_agent(doc: Document, agent_id: str) -> Agent:

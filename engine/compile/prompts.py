@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.spec import Document, Step, Transition, handoff_tool_name
+from engine.spec.files import FileRefused, read_confined
 
 from .common import CompileError, get_agent, resolve_state
 from .templates import render
@@ -29,11 +30,10 @@ def instructions_source(doc: Document, agent_id: str) -> tuple[str, str]:
     """The agent's instructions template and a name for it in errors (its file, or where it sits inline)."""
     agent = get_agent(doc, agent_id)
     if agent.instructions_file is not None:
-        path = doc.dir / agent.instructions_file
         try:
-            return path.read_text(encoding="utf-8"), agent.instructions_file
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CompileError(f"agent '{agent_id}': cannot read instructions file: {exc}") from None
+            return read_confined(doc.dir, agent.instructions_file, doc.root), agent.instructions_file
+        except FileRefused as exc:
+            raise CompileError(f"agent '{agent_id}': instructions file {exc}") from None
     return agent.instructions or "", f"agents.{agent_id}.instructions"
 
 

@@ -7,7 +7,9 @@ rendering an empty string into a prompt.
 
 Templates run in Jinja2's immutable sandbox: attributes starting with `_` (the way out to Python
 objects, as in `''.__class__.__mro__`) and mutating methods are refused when rendering, and the
-static check reports the underscore attributes before anything renders (E403).
+static check reports the underscore attributes before anything renders (E403). The sandbox also
+has resource limits (`limits.py`): values a template builds, loop iterations, output size and time
+are bounded when rendering, and what crosses them with constants alone is reported statically (E405).
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, TemplateS
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.errors import TemplateRenderError as TemplateRenderError  # defined with every engine error
 from engine.spec import did_you_mean
+
+from .limits import MAX_OUTPUT, Budget, LimitedSandbox, TemplateLimitError, check_limits
 
 #: Names whose first attribute (`context.x`, `context['x']`) is checked against the keys of their known value.
 CHECKED_MAPPINGS: tuple[str, ...] = ("context",)
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = LimitedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 # Guards may test keys that tools set later; a lenient twin lets a missing key read as false.
-_LENIENT_ENV = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True)
+_LENIENT_ENV = LimitedSandbox(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True)
 
 _TOO_DEEP = "the template nests too deeply to check (brackets, blocks or expressions within each other)"
 
@@ -43,15 +48,7 @@ class TemplateProblem:
 
     line: int
     message: str
-    code: Literal["E401", "E402", "E403"]
-
-
-class TemplateRenderError(Exception):
-    """A template failed while rendering; the message names the template and, when known, the line."""
-
-    def __init__(self, name: str, line: int | None, message: str) -> None:
-        self.name, self.line = name, line
-        super().__init__(f"{name}:{line}: {message}" if line else f"{name}: {message}")
+    code: Literal["E401", "E402", "E403", "E405"]
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -75,13 +72,25 @@ def render(source: str, variables: Mapping[str, Any], *, name: str) -> str:
     if _is_plain(source):
         return source
     try:
-        return _template(source, name).render(variables)
+        with Budget():
+            return _bounded(_template(source, name).generate(variables))
     except TemplateSyntaxError as exc:
         raise TemplateRenderError(name, exc.lineno, exc.message or str(exc)) from None
     except TemplateError as exc:
         raise TemplateRenderError(name, _error_line(exc, name), str(exc)) from None
     except Exception as exc:  # the template's own expressions: 1/0, 'a' + 1, ...
         raise TemplateRenderError(name, _error_line(exc, name), f"{type(exc).__name__}: {exc}") from None
+
+
+def _bounded(chunks: Iterator[str]) -> str:
+    """The rendered text, refused as soon as it grows beyond `MAX_OUTPUT` characters."""
+    out, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise TemplateLimitError(f"the template renders more than {MAX_OUTPUT:,} characters")
+        out.append(chunk)
+    return "".join(out)
 
 
 def render_expression(expr: str, variables: Mapping[str, Any], *, strict: bool = True) -> Any:
@@ -91,7 +100,8 @@ def render_expression(expr: str, variables: Mapping[str, Any], *, strict: bool =
     """
     env = _ENV if strict else _LENIENT_ENV
     try:
-        value = _expression(env, expr)(**variables)
+        with Budget():
+            value = _expression(env, expr)(**variables)
         if isinstance(value, Undefined):
             if strict:
                 value._fail_with_undefined_error()
@@ -164,7 +174,8 @@ def check_expression(
 
 def _undefined(ast: nodes.Template, known: Mapping[str, Any], checked: tuple[str, ...]) -> list[TemplateProblem]:
     unsafe = [TemplateProblem(node.lineno, message, "E403") for node, message in _unsafe(ast)]
-    return sorted([*unsafe, *_unknown_names(ast, known, checked)], key=lambda p: p.line)
+    limits = [TemplateProblem(line, message, "E405") for line, message in check_limits(ast)]
+    return sorted([*unsafe, *limits, *_unknown_names(ast, known, checked)], key=lambda p: p.line)
 
 
 def _refused_attr(node: nodes.Node) -> str | None:

@@ -1,13 +1,13 @@
 """Stage 4: live sessions over a websocket (OpenAI, Azure, any compatible server, or the simulator)."""
 
+from ..errors import ConnectFailed, ConnectionLost, SessionClosed, TransportClosed
 from . import events
 from .bus import Subscription
 from .graph_runtime import GraphRuntime
-from .link import ConnectionLost, SessionClosed
 from .playback import PlaybackClock
 from .replay import replay
 from .session import Decision, Session
-from .transport import AiohttpTransport, ConnectFailed, Connection, Transport, TransportClosed, WebsocketsTransport
+from .transport import AiohttpTransport, Connection, Transport, WebsocketsTransport
 
 __all__ = [
     "AiohttpTransport",

@@ -13,18 +13,11 @@ import json
 import logging
 from typing import Any, Protocol
 
+from ..errors import ConnectionLost, SessionClosed
 from .recorder import EventRecorder
 from .transport import Connection, Transport, TransportClosed
 
 log = logging.getLogger("engine.runtime")
-
-
-class SessionClosed(ConnectionError):
-    """The session was closed (by its owner): nothing more can be sent."""
-
-
-class ConnectionLost(ConnectionError):
-    """The connection is gone for good: reconnecting gave up, or the conversation could not be restored."""
 
 
 class LinkOwner(Protocol):
@@ -84,7 +77,7 @@ class Link:
     def raise_if_down(self) -> None:
         """Raises `ConnectionLost` once the link gave up, `SessionClosed` once it was closed."""
         if self.failed is not None:
-            raise ConnectionLost(f"the realtime connection is lost: {self.failed}")
+            raise ConnectionLost(self.failed)
         if self.closing:
             raise SessionClosed("the session is closed")
 

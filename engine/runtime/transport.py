@@ -10,36 +10,26 @@ from typing import TYPE_CHECKING, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
+from ..errors import ConnectFailed, TransportClosed
+
 if TYPE_CHECKING:
     import aiohttp
 
 
-class TransportClosed(Exception):
-    """The connection ended; `clean` tells a requested close from a drop."""
-
-    def __init__(self, clean: bool, reason: str = "") -> None:
-        super().__init__(reason or ("closed" if clean else "connection lost"))
-        self.clean = clean
-
-
-class ConnectFailed(ConnectionError):
-    """The websocket could not be opened: `reason` in words a user can act on, and `status`, the HTTP
-    status, when the server refused the upgrade. Whichever client library failed, the words are the same."""
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
 class Connection(Protocol):
+    """One open websocket. `send` and `recv` raise `TransportClosed` once it has ended."""
+
     async def send(self, text: str) -> None: ...
     async def recv(self) -> str: ...
     async def close(self) -> None: ...
 
 
 class Transport(Protocol):
+    """Opens connections; `connect` raises `ConnectFailed` when it cannot. `aclose()` releases what
+    the transport holds for all its connections (an HTTP client session, say); it may connect again after."""
+
     async def connect(self, url: str, headers: dict[str, str]) -> Connection: ...
+    async def aclose(self) -> None: ...
 
 
 class WebsocketsConnection:
@@ -91,6 +81,9 @@ class WebsocketsTransport:
         except OSError as exc:
             raise ConnectFailed(_unreachable(exc)) from exc
         return WebsocketsConnection(ws)
+
+    async def aclose(self) -> None:
+        """Nothing to release: each `websockets` connection owns its socket, closed with it."""
 
 
 class AiohttpConnection:

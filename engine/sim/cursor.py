@@ -34,6 +34,15 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class Played:
+    """The actions one response plays, and the cursor positions around them (to give back the unfinished)."""
+
+    actions: list[Action]
+    origin: tuple[int, int]  # cursor position of the first action played
+    after: tuple[int, int]  # cursor position once the actions were taken
+
+
+@dataclass(frozen=True)
 class ScriptError:
     """The script asked for something the real model could not do (the simulator refused it)."""
 
@@ -104,6 +113,19 @@ class ScriptCursor:
             if not isinstance(action, Say):
                 break
         return played
+
+    def take(self) -> Played:
+        """`next_response`, with the positions a response needs to give back what it did not finish."""
+        origin = self.position
+        actions = self.next_response()
+        if actions:
+            origin = (self.turn, self.action - len(actions))
+        return Played(actions, origin, self.position)
+
+    def give_back(self, played: Played, finished: int) -> None:
+        """Return the actions of `played` after its first `finished` ones (unless the cursor moved on)."""
+        turn, action = played.origin
+        self.rewind((turn, action + finished), played.after)
 
     def rewind(self, position: tuple[int, int], expected: tuple[int, int]) -> None:
         """Return to `position` unless the cursor moved on since `expected` (e.g. a new user turn)."""

@@ -1,9 +1,15 @@
 """One websocket session of the simulated Realtime API (GA protocol).
 
-Each connection keeps its own session config and conversation items; the script cursor, ids and
-the records (`received`, `sent`, mismatches, script errors) belong to the simulator. A response
-streams in its own task so that `response.cancel`, truncation and barge-in interleave with it;
-between events it yields to the event loop, and with realtime pacing it sleeps per audio chunk.
+Each connection keeps its own session config, conversation items and input audio buffer; the
+script cursor, ids and the records (`received`, `sent`, mismatches, script errors) belong to the
+simulator, reached through its public methods. A response streams in its own task so that
+`response.cancel`, truncation and barge-in interleave with it; between events it yields to the
+event loop, and with realtime pacing it sends each audio chunk when the audio before it has played.
+
+It hears (`hearing`): appended audio is decoded in the session's input format and turn detection
+runs on the signal, with the API's events; a detected or committed utterance stands for the
+script's next user turn, which is its transcript. It speaks (`voice`): each `say` is audio in the
+session's output format, its transcript deltas sent as the audio reaches their words.
 """
 
 from __future__ import annotations
@@ -20,16 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from engine.io.formats import AudioFormat
 from engine.spec.models import handoff_tool_name
 from engine.spec.script import TRANSITION_TOOL, Call, Say, SupervisorAnswer, SupervisorCall, Transition
 
 from . import audio
-from .cursor import Action, ScriptError
+from .audio import unscripted_transcript
+from .cursor import Played
+from .hearing import InputBuffer, SpeechStarted, VadSettings
 from .session import (
-    bytes_per_ms,
     default_session,
     function_tool_names,
-    input_bytes_per_ms,
+    input_format,
     merge_session,
     output_format,
     output_modalities,
@@ -38,6 +46,7 @@ from .session import (
     voice,
 )
 from .validation import api_error, check_client_event
+from .voice import Speech, speak
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -59,8 +68,7 @@ class _Response:
     cancel_reason: str | None = None  # client_cancelled | turn_detected
     error: dict[str, Any] | None = None
     audio_ms: int = 0
-    origin: tuple[int, int] = (0, 0)  # cursor position of the first action played
-    after: tuple[int, int] = (0, 0)  # cursor position once the actions were taken
+    played: Played = field(default_factory=lambda: Played([], (0, 0), (0, 0)))
     finished: int = 0  # actions whose output items were completed
 
 
@@ -79,16 +87,19 @@ class RealtimeConnection:
         self.ws = ws
         self.request = request
         self.call_id = call_id
-        self.session = default_session(model, sim._ids.new("sess"))
+        self.session = default_session(model, sim.new_id("sess"))
         if session_overrides:
             self.session = merge_session(self.session, session_overrides)
-        self.conversation_id = sim._ids.new("conv")
+        self.conversation_id = sim.new_id("conv")
         self.items: list[dict[str, Any]] = []
         self.closed = False
         self._audio_ms: dict[str, int] = {}  # assistant item id -> audio sent for it
+        self._speech: dict[str, Speech] = {}  # assistant item id -> the speech it streams
         self._audio_produced = False
-        self._input_bytes = 0  # uncommitted input audio
-        self._input_total_ms = 0  # all input audio written during the session
+        self._input = InputBuffer(AudioFormat.from_session(input_format(self.session)))
+        self._speech_item: str | None = None  # the user item of the speech in progress
+        self._idle: asyncio.Task[None] | None = None
+        self._playback_end = 0.0  # loop time at which the audio sent so far has played
         self._active: _Response | None = None
         self._last_response_id: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -100,14 +111,14 @@ class RealtimeConnection:
         """Send one server event (recorded in `sim.sent`); False once the socket is gone."""
         if self.closed or self.ws.closed:
             return False
-        text = json.dumps({"event_id": self.sim._ids.new("event"), **event}, ensure_ascii=False)
+        text = json.dumps({"event_id": self.sim.new_id("event"), **event}, ensure_ascii=False)
         async with self._lock:
             try:
                 await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 self.closed = True
                 return False
-            self.sim._note_sent(text)
+            self.sim.record_sent(text)
         await asyncio.sleep(0)  # let client events (cancel, truncate) interleave with a stream
         return True
 
@@ -141,6 +152,7 @@ class RealtimeConnection:
                     break
         finally:
             self.closed = True
+            self._cancel_idle()
             if self._active is not None:
                 self._give_back(self._active)
             if self._task is not None and not self._task.done():
@@ -154,7 +166,7 @@ class RealtimeConnection:
         except ValueError as exc:
             await self.error(api_error(f"The event is not valid JSON: {exc}.", "invalid_json"))
             return
-        self.sim._note_received(event)
+        self.sim.record_received(event)
         err = check_client_event(event)
         if err is not None:
             await self.error(err, event)
@@ -181,6 +193,7 @@ class RealtimeConnection:
             )
             return
         self.session = merged
+        self._input.set_format(AudioFormat.from_session(input_format(self.session)))
         await self.send({"type": "session.updated", "session": self.session})
 
     def _index(self, item_id: str) -> int | None:
@@ -191,7 +204,7 @@ class RealtimeConnection:
 
     async def _on_conversation_item_create(self, event: dict[str, Any]) -> None:
         item = copy.deepcopy(event["item"])
-        item.setdefault("id", self.sim._ids.new("item"))
+        item.setdefault("id", self.sim.new_id("item"))
         item["object"] = "realtime.item"
         item.setdefault("status", "completed")
         if self._index(item["id"]) is not None:
@@ -219,16 +232,9 @@ class RealtimeConnection:
         self.items.insert(index, item)
         await self.send({"type": "conversation.item.added", "previous_item_id": self._previous_id(index), "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": self._previous_id(index), "item": item})
-        if item["type"] == "message" and item.get("role") == "user" and item["id"] not in self.sim._user_items:
-            # A message with an id seen before is a client restoring its history after a reconnect.
-            self.sim._user_items.add(item["id"])
-            self._user_turn(_user_text(item))
-
-    def _user_turn(self, text: str | None) -> str | None:
-        expected, mismatch = self.sim._cursor.on_user_message(text)
-        if mismatch is not None:
-            self.sim.mismatches.append(mismatch)
-        return expected
+        if item["type"] == "message" and item.get("role") == "user":
+            self._cancel_idle()  # the user answered (in text)
+            self.sim.user_turn(_user_text(item), item["id"])
 
     async def _on_conversation_item_delete(self, event: dict[str, Any]) -> None:
         index = self._index(event["item_id"])
@@ -263,9 +269,10 @@ class RealtimeConnection:
             await self.error(api_error(msg, "invalid_value", "audio_end_ms"), event)
             return
         # The API drops text the user has not heard; keep the transcript up to the cut.
+        speech = self._speech.get(item_id)
         for part in content:
-            if part.get("type") == "output_audio" and part.get("transcript"):
-                part["transcript"] = part["transcript"][: end_ms // audio.MS_PER_CHAR]
+            if part.get("type") == "output_audio" and part.get("transcript") and speech is not None:
+                part["transcript"] = part["transcript"][: speech.chars_at(end_ms)]
         await self.send(
             {
                 "type": "conversation.item.truncated",
@@ -279,19 +286,43 @@ class RealtimeConnection:
 
     async def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> None:
         try:
-            size = len(base64.b64decode(event["audio"], validate=True))
+            data = base64.b64decode(event["audio"], validate=True)
         except (binascii.Error, ValueError):
             await self.error(api_error("Invalid 'audio': not base64-encoded data.", "invalid_value", "audio"), event)
             return
-        self._input_bytes += size
-        self._input_total_ms += size // input_bytes_per_ms(self.session)
+        vad = turn_detection(self.session)
+        for found in self._input.append(data, VadSettings.from_turn_detection(vad)):
+            if isinstance(found, SpeechStarted):
+                await self._speech_started(found.audio_start_ms, vad or {})
+            else:
+                await self._speech_stopped(found.audio_end_ms, vad or {})
+
+    async def _speech_started(self, audio_start_ms: int, vad: dict[str, Any]) -> None:
+        self._cancel_idle()
+        self._speech_item = self.sim.new_id("item")
+        event = {"type": "input_audio_buffer.speech_started", "audio_start_ms": audio_start_ms}
+        await self.send({**event, "item_id": self._speech_item})
+        active = self._active
+        # Only a response to the default conversation is interrupted, and only when the session says so.
+        if active is not None and not active.out_of_band and vad.get("interrupt_response", True) is not False:
+            active.cancel_reason = active.cancel_reason or "turn_detected"
+
+    async def _speech_stopped(self, audio_end_ms: int, vad: dict[str, Any]) -> None:
+        item_id = self._speech_item or self.sim.new_id("item")
+        self._speech_item = None
+        await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": audio_end_ms, "item_id": item_id})
+        ms = self._input.commit()
+        await self._commit_user_audio(item_id, ms, scripted=True)
+        if vad.get("create_response", True) is not False:
+            await self._respond_to_turn()
 
     async def _on_input_audio_buffer_clear(self, event: dict[str, Any]) -> None:
-        self._input_bytes = 0
+        self._input.clear()
+        self._speech_item = None
         await self.send({"type": "input_audio_buffer.cleared"})
 
     async def _on_input_audio_buffer_commit(self, event: dict[str, Any]) -> None:
-        ms = self._input_bytes // input_bytes_per_ms(self.session)
+        ms = self._input.uncommitted_ms
         if ms < _MIN_COMMIT_MS:
             msg = (
                 "Error committing input audio buffer: buffer too small. Expected at least "
@@ -299,8 +330,18 @@ class RealtimeConnection:
             )
             await self.error(api_error(msg, "input_audio_buffer_commit_empty"), event)
             return
-        self._input_bytes = 0
-        item_id = self.sim._ids.new("item")
+        self._cancel_idle()
+        self._input.commit()
+        item_id = self._speech_item or self.sim.new_id("item")
+        self._speech_item = None
+        await self._commit_user_audio(item_id, ms, scripted=True)
+
+    async def _commit_user_audio(self, item_id: str, ms: float, *, scripted: bool) -> None:
+        """`committed`, the user's audio item, and its transcription when the session asks for one.
+
+        `scripted`: the audio stands for the script's next user turn (its words are the transcript);
+        the audio an idle timeout commits stands for no words and leaves the script where it is.
+        """
         previous = self.items[-1]["id"] if self.items else None
         await self.send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
         item = {
@@ -314,19 +355,65 @@ class RealtimeConnection:
         self.items.append(item)
         await self.send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
-        # The words of synthetic audio are unknown: the user turn is the script's next one.
-        expected = self._user_turn(None)
-        if transcription(self.session):
-            item["content"][0]["transcript"] = expected or ""
-            await self.send(
-                {
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    "item_id": item_id,
-                    "content_index": 0,
-                    "transcript": expected or "",
-                    "usage": {"type": "duration", "seconds": ms / 1000},
-                }
-            )
+        if not scripted:
+            return
+        # The words of the audio are unknown: the user turn is the script's next one.
+        expected = self.sim.user_turn(None)
+        if not transcription(self.session):
+            return
+        text = expected if expected is not None else unscripted_transcript(ms)
+        where = {"item_id": item_id, "content_index": 0}
+        for delta in audio.transcript_deltas(text):
+            await self.send({"type": "conversation.item.input_audio_transcription.delta", **where, "delta": delta})
+        item["content"][0]["transcript"] = text
+        usage = {"type": "duration", "seconds": round(ms / 1000, 3)}
+        completed = {"type": "conversation.item.input_audio_transcription.completed", **where, "transcript": text}
+        await self.send({**completed, "usage": usage})
+
+    async def _respond_to_turn(self) -> None:
+        """The response turn detection creates: after a cut reply has ended; none while one still plays."""
+        active, task = self._active, self._task
+        if active is not None and active.cancel_reason is not None and task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        if self._active is None and not self.closed:
+            self._start_response({})
+
+    # -- idle timeout ----------------------------------------------------------------------------
+
+    def _arm_idle(self) -> None:
+        """After a response, `idle_timeout_ms` of no speech (counted once its audio has played) triggers one."""
+        self._cancel_idle()
+        vad = turn_detection(self.session)
+        timeout = vad.get("idle_timeout_ms") if isinstance(vad, dict) and vad.get("type") == "server_vad" else None
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0 or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(self._playback_end - loop.time(), 0.0) + timeout / 1000
+        self._idle = asyncio.create_task(self._idle_after(delay, self._input.total_ms))
+
+    def _cancel_idle(self) -> None:
+        if self._idle is not None and self._idle is not asyncio.current_task():
+            self._idle.cancel()
+        self._idle = None
+
+    async def _idle_after(self, delay: float, audio_start_ms: int) -> None:
+        await asyncio.sleep(delay)
+        if self.closed or self._active is not None or self._input.speaking:
+            return
+        self._idle = None
+        try:
+            await self._idle_timeout(audio_start_ms)
+        except Exception:  # a task of its own: nothing else would see the failure
+            _log.exception("simulator failed on an idle timeout")
+
+    async def _idle_timeout(self, audio_start_ms: int) -> None:
+        item_id = self.sim.new_id("item")
+        event = {"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": audio_start_ms}
+        await self.send({**event, "audio_end_ms": self._input.total_ms, "item_id": item_id})
+        ms = self._input.commit()
+        await self._commit_user_audio(item_id, ms, scripted=False)
+        self._start_response({})
 
     async def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> None:
         if self.call_id is None:
@@ -358,28 +445,28 @@ class RealtimeConnection:
             )
             await self.error(api_error(msg, "conversation_already_has_active_response"), event)
             return
-        params = event.get("response") or {}  # instructions, tool_choice...: accepted and ignored
+        self._start_response(event.get("response") or {})
+
+    def _start_response(self, params: dict[str, Any]) -> None:
+        """Begin a response (`params`: a response.create's `response`; instructions and the like are ignored)."""
+        self._cancel_idle()
         response = _Response(
-            id=self.sim._ids.new("resp"),
+            id=self.sim.new_id("resp"),
             modalities=list(params.get("output_modalities") or output_modalities(self.session)),
             metadata=params.get("metadata"),
             tools=params.get("tools"),
             out_of_band=params.get("conversation") == "none",
             max_output_tokens=params.get("max_output_tokens", self.session.get("max_output_tokens", "inf")),
         )
-        response.origin = self.sim._cursor.position
-        actions = self.sim._cursor.next_response()
-        if actions:
-            response.origin = (self.sim._cursor.turn, self.sim._cursor.action - len(actions))
-        response.after = self.sim._cursor.position
+        response.played = self.sim.take_actions()
         self._active = response
         self._last_response_id = response.id
-        self._task = asyncio.create_task(self._play(response, actions))
+        self._task = asyncio.create_task(self._play(response))
 
     async def interrupt(self, audio_start_ms: int | None) -> str:
         """Barge-in: speech started; with VAD `interrupt_response` (the default) the response is cancelled."""
-        item_id = self.sim._ids.new("item")
-        start = self._input_total_ms if audio_start_ms is None else audio_start_ms
+        item_id = self.sim.new_id("item")
+        start = self._input.total_ms if audio_start_ms is None else audio_start_ms
         await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start, "item_id": item_id})
         vad = turn_detection(self.session)
         if self._active is not None and vad is not None and vad.get("interrupt_response", True) is not False:
@@ -389,9 +476,9 @@ class RealtimeConnection:
     def _stopped(self, response: _Response) -> bool:
         return response.cancel_reason is not None or self.closed
 
-    async def _play(self, response: _Response, actions: list[Action]) -> None:
+    async def _play(self, response: _Response) -> None:
         await self.send({"type": "response.created", "response": self._response_object(response, "in_progress")})
-        for action in actions:
+        for action in response.played.actions:
             if self._stopped(response):
                 break
             if isinstance(action, Say):
@@ -418,14 +505,13 @@ class RealtimeConnection:
             f"The script calls tool '{name}', which the current session does not offer "
             f"(offered tools: {', '.join(offered) or 'none'}); the model cannot call it."
         )
-        self.sim.script_errors.append(ScriptError("scripted_tool_not_offered", msg, name, self.sim._cursor.turn))
+        self.sim.refuse("scripted_tool_not_offered", msg, name)
         response.error = api_error(msg, "scripted_tool_not_offered")
         await self.error(response.error)
 
     def _give_back(self, response: _Response) -> None:
         """A response cut by the connection going away leaves its unfinished actions to be played."""
-        turn, action = response.origin
-        self.sim._cursor.rewind((turn, action + response.finished), response.after)
+        self.sim.give_back(response.played, response.finished)
 
     async def _finish(self, response: _Response) -> None:
         if self.closed:
@@ -441,6 +527,8 @@ class RealtimeConnection:
         self._active = None  # before sending, so a response.create answering response.done is accepted
         final = self._response_object(response, status, details, self._usage(response))
         await self.send({"type": "response.done", "response": final})
+        if self._active is None and not response.out_of_band:
+            self._arm_idle()
 
     async def _open_item(self, response: _Response, item: dict[str, Any]) -> int:
         output_index = len(response.output)
@@ -469,7 +557,7 @@ class RealtimeConnection:
             await self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
 
     async def _stream_message(self, response: _Response, text: str) -> None:
-        item_id = self.sim._ids.new("item")
+        item_id = self.sim.new_id("item")
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -496,29 +584,41 @@ class RealtimeConnection:
         await self._close_item(response, item, output_index)
 
     async def _stream_audio(self, response: _Response, where: dict[str, Any], text: str) -> str:
-        fmt = output_format(self.session)
-        per_ms = bytes_per_ms(fmt)
-        chunks = audio.chunk_durations(audio.speech_ms(text))
-        deltas = audio.transcript_deltas(text) or [""]
-        said = ""
+        fmt = AudioFormat.from_session(output_format(self.session))
+        # espeak-ng runs as a subprocess: off the event loop, so other connections keep streaming
+        speech = await asyncio.to_thread(speak, text, fmt, self.sim.speech)
+        self._speech[where["item_id"]] = speech
         self._audio_ms.setdefault(where["item_id"], 0)
-        for i, delta in enumerate(deltas):
+        deltas = audio.transcript_deltas(text)
+        starts = [speech.ms_at(sum(map(len, deltas[:i]))) for i in range(len(deltas))]
+        loop = asyncio.get_running_loop()
+        began, sent_ms, said, next_delta = loop.time(), 0, "", 0
+        for b64, ms in zip(speech.chunks, speech.chunk_ms, strict=True):
+            # The words lead the audio that speaks them, as the API's transcript deltas do.
+            while next_delta < len(deltas) and starts[next_delta] <= sent_ms and not self._stopped(response):
+                await self.send(
+                    {"type": "response.output_audio_transcript.delta", **where, "delta": deltas[next_delta]}
+                )
+                said += deltas[next_delta]
+                next_delta += 1
             if self._stopped(response):
                 break
-            if delta:
-                await self.send({"type": "response.output_audio_transcript.delta", **where, "delta": delta})
-                said += delta
-            # Spread the audio evenly over the transcript deltas, as speech follows the words.
-            for ms in chunks[i * len(chunks) // len(deltas) : (i + 1) * len(chunks) // len(deltas)]:
+            if self.sim.realtime_pacing:  # one chunk ahead of the listener, against the clock (no drift)
+                delay = began + sent_ms / 1000 - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 if self._stopped(response):
                     break
-                b64 = audio.silence_b64(ms, fmt.get("type", "audio/pcm"), per_ms)
-                await self.send({"type": "response.output_audio.delta", **where, "delta": b64})
-                self._audio_produced = True
-                response.audio_ms += ms
-                self._audio_ms[where["item_id"]] += ms
-                if self.sim.realtime_pacing:
-                    await asyncio.sleep(ms / 1000)
+            await self.send({"type": "response.output_audio.delta", **where, "delta": b64})
+            self._audio_produced = True
+            self._playback_end = max(self._playback_end, loop.time()) + ms / 1000
+            sent_ms += ms
+            response.audio_ms += ms
+            self._audio_ms[where["item_id"]] += ms
+        while next_delta < len(deltas) and not self._stopped(response):
+            await self.send({"type": "response.output_audio_transcript.delta", **where, "delta": deltas[next_delta]})
+            said += deltas[next_delta]
+            next_delta += 1
         return said
 
     async def _stream_text(self, response: _Response, where: dict[str, Any], text: str) -> str:
@@ -537,7 +637,7 @@ class RealtimeConnection:
         args: dict[str, Any],
         supervisor: list[SupervisorCall | SupervisorAnswer] | None,
     ) -> None:
-        item_id, call_id = self.sim._ids.new("item"), self.sim._ids.new("call")
+        item_id, call_id = self.sim.new_id("item"), self.sim.new_id("call")
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -560,7 +660,7 @@ class RealtimeConnection:
         item["arguments"] = sent
         await self._close_item(response, item, output_index)
         if supervisor and not self._stopped(response):
-            self.sim._responses.queue(name, list(supervisor))
+            self.sim.queue_supervisor(name, list(supervisor))
 
     def _response_object(
         self,

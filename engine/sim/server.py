@@ -7,6 +7,10 @@ One aiohttp app on one port serves:
 - `POST /v1/realtime/client_secrets` (ephemeral keys; a key it issues is accepted afterwards and
   carries its session config into the websocket session it opens).
 
+The model hears audio (turn detection from the signal, transcripts from the script) and speaks
+(espeak-ng when installed, else a speech-like tone), paced at real time with `realtime_pacing`.
+`python -m engine.sim FILE` (`engine sim`) serves one from the command line.
+
 Any `Authorization: Bearer` / `api-key` header (or `openai-insecure-api-key.` subprotocol) is
 accepted unless `require_key` is set. Keys are never logged.
 """
@@ -19,18 +23,22 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
 from engine.spec.script import Script
 
-from .cursor import Mismatch, ScriptCursor, ScriptError
+from .cursor import Mismatch, Played, ScriptCursor, ScriptError
 from .ids import IdFactory
 from .realtime import RealtimeConnection
 from .responses import ResponsesModel
 from .session import default_session, merge_session
 from .validation import check_session
+from .voice import SpeechMode
+
+if TYPE_CHECKING:
+    from engine.spec.script import SupervisorStep
 
 Matcher = str | Callable[[dict[str, Any]], bool]
 T = TypeVar("T")
@@ -60,6 +68,7 @@ class Simulator:
         script: Script | None = None,
         *,
         realtime_pacing: bool = False,
+        speech: SpeechMode = "auto",
         port: int = 0,
         host: str = "127.0.0.1",
         require_key: str | None = None,
@@ -67,7 +76,10 @@ class Simulator:
     ) -> None:
         self.script = script
         self.record = record  # False keeps `received`/`sent` empty (long benchmarks); wait_for needs it
+        # Audio deltas at the rate they play (barge-in timing is real) rather than as fast as possible.
         self.realtime_pacing = realtime_pacing
+        # How the model sounds: "auto" (espeak-ng when installed, else a speech-like tone), "espeak", "tone".
+        self.speech: SpeechMode = speech
         self.allow_unoffered = False  # tests of hallucinated tools: play calls the session does not offer
         self.require_key = require_key
         self.host = host
@@ -234,16 +246,55 @@ class Simulator:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _note_received(self, event: Any) -> None:
+    # -- what a connection uses: ids, records and the scripted model ------------------------------
+
+    def new_id(self, prefix: str) -> str:
+        """A fresh object id in the API's style (`item_sim000001`), unique across connections."""
+        return self._ids.new(prefix)
+
+    def record_received(self, event: Any) -> None:
+        """Note a client event parsed from a websocket (kept in `received` when recording)."""
         if self.record:
             self.received.append(event)
             self._notify()
 
-    def _note_sent(self, text: str) -> None:
+    def record_sent(self, text: str) -> None:
+        """Note a server event as sent on the wire (kept in `sent` when recording)."""
         if self.record:
             # Parsed back from the wire text: the item dicts keep changing after they are sent.
             self.sent.append(json.loads(text))
             self._notify()
+
+    def user_turn(self, text: str | None, item_id: str | None = None) -> str | None:
+        """A user message (`text` None for audio, whose words are unknown) moves the script on.
+
+        Returns the script's text for that turn (None unscripted). A message whose `item_id` was
+        seen before is a client restoring its history after a reconnect: it does not move the script.
+        """
+        if item_id is not None:
+            if item_id in self._user_items:
+                return None
+            self._user_items.add(item_id)
+        expected, mismatch = self._cursor.on_user_message(text)
+        if mismatch is not None:
+            self.mismatches.append(mismatch)
+        return expected
+
+    def take_actions(self) -> Played:
+        """The scripted actions the next response plays (consumed now)."""
+        return self._cursor.take()
+
+    def give_back(self, played: Played, finished: int) -> None:
+        """A response cut by a dropped connection returns the actions after its `finished` ones."""
+        self._cursor.give_back(played, finished)
+
+    def refuse(self, code: str, message: str, tool: str | None = None) -> None:
+        """Record a script action the simulated model cannot take (see `script_errors`)."""
+        self.script_errors.append(ScriptError(code, message, tool, self._cursor.turn))
+
+    def queue_supervisor(self, tool: str, steps: list[SupervisorStep]) -> None:
+        """Supervisor steps the /v1/responses endpoint answers the escalation of `tool` with."""
+        self._responses.queue(tool, steps)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -282,7 +333,7 @@ class Simulator:
             self,
             ws,
             request,
-            model=model or "gpt-realtime",
+            model=model or "gpt-realtime-2.1",
             call_id=call_id,
             session_overrides=self._ephemeral.get(key or ""),
         )
@@ -323,7 +374,9 @@ class Simulator:
         err = check_session(config)
         if err is not None:
             return web.json_response({"error": err}, status=400)
-        session = merge_session(default_session(config.get("model") or "gpt-realtime", self._ids.new("sess")), config)
+        session = merge_session(
+            default_session(config.get("model") or "gpt-realtime-2.1", self._ids.new("sess")), config
+        )
         seconds = ((body or {}).get("expires_after") or {}).get("seconds", 600)
         value = self._ids.new("ek")
         self._ephemeral[value] = config

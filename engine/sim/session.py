@@ -13,6 +13,20 @@ _REPLACED_WHOLE = frozenset({"tools", "format", "turn_detection", "tool_choice",
 _BYTES_PER_MS = {"audio/pcm": 48, "audio/pcmu": 8, "audio/pcma": 8}
 
 
+# What the API fills in for a turn detection given by its type alone (documented defaults).
+_VAD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "server_vad": {
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 200,
+        "idle_timeout_ms": None,
+        "create_response": True,
+        "interrupt_response": True,
+    },
+    "semantic_vad": {"eagerness": "auto", "create_response": True, "interrupt_response": True},
+}
+
+
 def default_session(model: str, session_id: str) -> dict[str, Any]:
     """What the API reports in `session.created` for a fresh websocket session (GA shape)."""
     pcm = {"type": "audio/pcm", "rate": 24000}
@@ -55,7 +69,29 @@ def merge_session(current: dict[str, Any], update: dict[str, Any]) -> dict[str, 
     """A new session: `update` deep-merged into `current` (fields absent from the update are kept)."""
     merged = copy.deepcopy(current)
     _merge_into(merged, update)
-    return merged
+    return effective_session(merged)
+
+
+def effective_session(session: dict[str, Any]) -> dict[str, Any]:
+    """`session` with every default the server applies filled in, in place (and returned).
+
+    `session.updated` reports the session the server now runs, as `session.created` does: a turn
+    detection given by its type alone carries its threshold, padding and silence; a pcm format its rate.
+    """
+    audio_config = session.get("audio")
+    if not isinstance(audio_config, dict):
+        return session
+    for direction in ("input", "output"):
+        side = audio_config.get(direction)
+        fmt = side.get("format") if isinstance(side, dict) else None
+        if isinstance(fmt, dict) and fmt.get("type", "audio/pcm") == "audio/pcm":
+            fmt.setdefault("type", "audio/pcm")
+            fmt.setdefault("rate", 24000)
+    vad = turn_detection(session)
+    if isinstance(vad, dict):
+        for key, value in _VAD_DEFAULTS.get(vad.get("type"), {}).items():
+            vad.setdefault(key, value)
+    return session
 
 
 def _merge_into(target: dict[str, Any], update: dict[str, Any]) -> None:
@@ -95,8 +131,8 @@ def bytes_per_ms(fmt: dict[str, Any]) -> int:
     return _BYTES_PER_MS.get(fmt.get("type", "audio/pcm"), 48)
 
 
-def input_bytes_per_ms(session: dict[str, Any]) -> int:
-    return bytes_per_ms(_format(session, "input"))
+def input_format(session: dict[str, Any]) -> dict[str, Any]:
+    return _format(session, "input")
 
 
 def turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:

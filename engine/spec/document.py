@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .files import resolve_root
 from .findings import Finding, SpecError, did_you_mean
 from .loader import Mapping, Sequence, display_path, load_yaml
 from .models import GUARDRAIL_KINDS, TOOL_KINDS, GraphSpec
@@ -28,6 +29,11 @@ class Document:
     @property
     def dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def root(self) -> Path:
+        """The folder every file the graph names must lie in: its folder, or the one its `root:` names."""
+        return resolve_root(self.dir, self.spec.root)
 
     @property
     def file(self) -> str:
@@ -109,6 +115,47 @@ def _allowed_keys(loc: Loc, root: type[BaseModel]) -> list[str]:
     return [k for arm in _arms(tp) if isinstance(arm, type) and issubclass(arm, BaseModel) for k in arm.model_fields]
 
 
+def _type_at(loc: Loc, root: type[BaseModel]) -> Any:
+    tp: Any = root
+    for part in loc:
+        tp = _step(tp, part) or tp
+    return tp
+
+
+def _misplaced(raw: Mapping, parent: Loc, name: Any, root: type[BaseModel]) -> str:
+    """` (is 'billing' meant to be under agents:?)` when the key fits the mapping just above it (a dedent)."""
+    node: Any = raw
+    for part in parent:
+        node = node[part]
+    keys = list(node) if isinstance(node, Mapping) else []
+    if name not in keys or keys.index(name) == 0:
+        return ""
+    # The mapping the key was dedented out of: the one above it, or the last one nested at its end.
+    chain: list[Loc] = []
+    at, inner = (*parent, keys[keys.index(name) - 1]), node[keys[keys.index(name) - 1]]
+    while isinstance(inner, Mapping) and inner:
+        chain.append(at)
+        last = list(inner)[-1]
+        at, inner = (*at, last), inner[last]
+    value = node[name]
+    for loc in reversed(chain):
+        if _fits(name, value, _type_at(loc, root)):
+            return f" (is '{name}' meant to be under {loc[-1]}:?)"
+    return ""
+
+
+def _fits(name: Any, value: Any, tp: Any) -> bool:
+    """Whether `name: value` is a valid entry of a mapping of type `tp` (as far as its keys tell)."""
+    for arm in _arms(tp):
+        if typing.get_origin(arm) is dict and isinstance(value, Mapping):
+            items = [a for a in _arms(typing.get_args(arm)[1]) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if any(set(value) <= set(item.model_fields) for item in items):
+                return True
+        elif isinstance(arm, type) and issubclass(arm, BaseModel) and name in arm.model_fields:
+            return True
+    return False
+
+
 def _dotted(loc: Loc) -> str:
     out = ""
     for part in loc:
@@ -188,7 +235,7 @@ def _finding(doc: Document, err: dict[str, Any], loc: Loc, data_loc: Loc, root: 
     if kind == "extra_forbidden":
         name = data_loc[-1] if data_loc else loc[-1]
         parent = data_loc[:-1]
-        hint = did_you_mean(str(name), _allowed_keys(parent, root))
+        hint = did_you_mean(str(name), _allowed_keys(parent, root)) or _misplaced(doc.raw, parent, name, root)
         return doc.finding("E201", f"unknown key '{name}' in {_dotted(parent)}{hint}", data_loc, key=True)
     if kind == "missing":
         return doc.finding("E203", f"missing required key '{loc[-1]}' in {_dotted(data_loc)}", data_loc)

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from engine.errors import SpecError as SpecError  # defined with every engine error; imported from here too
+
 Severity = Literal["error", "warning"]
 
 #: Every code the engine emits, with a one-line meaning (shown in the README and `--format json`).
@@ -22,6 +24,7 @@ CODES: dict[str, str] = {
     "E103": "include cycle",
     "E104": "duplicate key in a mapping",
     "E105": "file not found or unreadable",
+    "E106": "a named file is outside the graph's folder (or its `root:`), not a regular file, or too large",
     # 2xx: schema
     "E201": "unknown key",
     "E202": "wrong type or invalid value",
@@ -35,14 +38,21 @@ CODES: dict[str, str] = {
     "E305": "instructions file not found",
     "E306": "python callable cannot be imported",
     "E307": "python callable parameters do not match the declared schema",
+    "E308": "a scripted step the session of its moment refuses (a tool not offered, a handoff or transition refused)",
+    "E309": "unknown guardrail category",
+    "E310": "context key that nothing defines or sets",
+    "E311": "duplicate test name",
+    "W312": "agent without instructions",
     # 4xx: templates
     "E401": "template syntax error",
     "E402": "undefined template variable",
     "E403": "template reaches what the sandbox refuses (attributes starting with '_')",
     "E404": "template fails when rendered with the graph's context",
+    "E405": "template goes beyond the sandbox's limits (value size, loop iterations, output size)",
     # 5xx: JSON Schema
     "E501": "invalid JSON Schema",
     "E502": "scripted arguments do not match the tool's schema",
+    "E503": "scripted escalation answer does not match the escalation's output schema",
     # 6xx: graph lints
     "W601": "agent unreachable from the start agent",
     "W602": "state unreachable from the initial state",
@@ -96,14 +106,6 @@ class Finding:
 def _escape(text: str) -> str:
     """GitHub workflow-command escaping (properties also escape `:` and `,`)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-class SpecError(Exception):
-    """Raised when a graph cannot be loaded; carries every finding that stopped it."""
-
-    def __init__(self, findings: Iterable[Finding]) -> None:
-        self.findings = sorted(findings, key=Finding.sort_key)
-        super().__init__("\n".join(f.format() for f in self.findings))
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

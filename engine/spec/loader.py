@@ -23,7 +23,11 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from .files import FileRefused, confined_file, display_path, resolve_root
 from .findings import Finding, SpecError
+from .yaml_errors import explain
+
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Mapping", "Mark", "Sequence", "display_path", "load_yaml"]
 
 #: Most nodes a file may expand to, aliases counted at every use (real graphs have a few thousand).
 MAX_NODES = 1_000_000
@@ -66,14 +70,6 @@ class Sequence(list):
         self.item_marks: list[Mark] = []
 
 
-def display_path(path: Path) -> str:
-    """Paths in findings are relative to the working directory when possible."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 # libyaml's parser when present (several times faster). Its composer is not used: it recurses in C
 # without a limit, so deep nesting would crash the process; Python's composer hits RecursionError.
 try:
@@ -99,7 +95,17 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     file: str = ""
     path: Path = Path()
     chain: tuple[Path, ...] = ()
+    root: Path | None = None  # the folder included files must lie in; None: read from the document
     depth: int = 0
+
+    def get_single_data(self) -> Any:
+        # Composed first, constructed second: the top-level `root:` must be known before any `!include` runs.
+        node = self.get_single_node()
+        if node is None:
+            return None
+        if self.root is None:
+            self.root = _declared_root(self, node)
+        return self.construct_document(node)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         self.depth += 1
@@ -162,20 +168,39 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Sequence:
 def _construct_include(loader: _Loader, node: yaml.Node) -> Any:
     if not isinstance(node, yaml.ScalarNode) or not node.value:
         raise _Located("E202", "!include takes a file path", _mark(loader, node))
-    target = (loader.path.parent / str(node.value)).resolve()
+    written = str(node.value)
+    try:
+        target = confined_file(loader.path.parent, written, loader.root)
+    except FileRefused as exc:
+        if exc.unreadable:
+            raise _Located("E102", f"included file not found: {written}", _mark(loader, node)) from None
+        raise _Located("E106", f"!include {exc}", _mark(loader, node)) from None
     if target in loader.chain:
         cycle = " -> ".join(display_path(p) for p in (*loader.chain, target))
         raise _Located("E103", f"include cycle: {cycle}", _mark(loader, node))
-    if not target.is_file():
-        raise _Located("E102", f"included file not found: {node.value}", _mark(loader, node))
     try:
         text = target.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        message = f"cannot read included file {node.value}: {_reason(exc)}"
+        message = f"cannot read included file {written}: {_reason(exc)}"
         raise _Located("E102", message, _mark(loader, node)) from None
     if target.suffix not in (".yaml", ".yml"):
         return text
-    return _parse(text, target, (*loader.chain, target))
+    return _parse(text, target, (*loader.chain, target), loader.root)
+
+
+def _declared_root(loader: _Loader, node: yaml.Node) -> Path:
+    """The root a graph's files are confined to: its top-level `root:` (read before anything is included)."""
+    if not isinstance(node, yaml.MappingNode):
+        return resolve_root(loader.path.parent, None)
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "root":
+            if not isinstance(value, yaml.ScalarNode) or value.tag != "tag:yaml.org,2002:str":
+                raise _Located("E202", "root: a folder path relative to the graph, such as '..'", _mark(loader, value))
+            try:
+                return resolve_root(loader.path.parent, value.value)
+            except FileRefused as exc:
+                raise _Located("E106", str(exc), _mark(loader, value)) from None
+    return resolve_root(loader.path.parent, None)
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -194,23 +219,29 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _Located("E105", f"cannot read file: {_reason(exc)}", Mark(display_path(path), 0, 0)) from None
-    return _parse(text, path, chain)
+    return _parse(text, path, chain, None)
 
 
-def _parse(text: str, path: Path, chain: tuple[Path, ...]) -> Any:
+def _parse(text: str, path: Path, chain: tuple[Path, ...], root: Path | None) -> Any:
     file = display_path(path)
     try:
         loader = _Loader(text)  # the pure-Python reader checks the characters here
     except yaml.reader.ReaderError as exc:
         raise _Located("E101", _reader_message(exc), _offset_mark(text, exc.position, file, python=True)) from None
     loader.name = str(path)
-    loader.file, loader.path, loader.chain = file, path, chain
+    loader.file, loader.path, loader.chain, loader.root = file, path, chain, root
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark.of(mark, loader.file) if mark else Mark(loader.file, 0, 0)
-        raise _Located("E101", _syntax_message(exc), where) from None
+        message = _syntax_message(exc)
+        if message is None:
+            message, at = explain(exc, text)
+            message = f"YAML syntax error: {message}"
+            if at is not None:
+                where = Mark(loader.file, at[0] + 1, at[1] + 1)
+        raise _Located("E101", message, where) from None
     except yaml.reader.ReaderError as exc:
         raise _Located("E101", _reader_message(exc), _offset_mark(text, exc.position, file, python=False)) from None
     except yaml.YAMLError as exc:
@@ -219,15 +250,13 @@ def _parse(text: str, path: Path, chain: tuple[Path, ...]) -> Any:
         loader.dispose()
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str | None:
+    """Our own message for an unsupported tag; None for a syntax error (`explain` words those)."""
     problem = exc.problem or ""
     if isinstance(exc, yaml.constructor.ConstructorError) and "could not determine a constructor" in problem:
         tag = problem.split("tag ", 1)[-1].replace("tag:yaml.org,2002:", "!!")
         return f"unsupported tag {tag}: graph files hold plain data, and the only tag is !include"
-    context = exc.context or ""
-    if context and exc.context_mark is not None and exc.problem_mark is not None:
-        context += f" (started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
-    return "YAML syntax error: " + "; ".join(p for p in (context, problem) if p)
+    return None
 
 
 def _reader_message(exc: yaml.reader.ReaderError) -> str:

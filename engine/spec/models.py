@@ -466,6 +466,9 @@ class GraphSpec(Strict):
         description="who serves the models: `openai` (names checked against the openai package), `azure` "
         "(deployment names) or `custom` (a compatible server); only `openai` warns about unknown model names",
     )
+    root: str | None = Field(
+        None, description="the folder (relative to this file, such as '..') files named here must lie in"
+    )
     session: Session = Field(default_factory=Session)
     api: Literal["realtime", "live"] = Field("realtime", description="the voice API: Realtime or GPT-Live")
     live: Live = Field(default_factory=Live, description="GPT-Live settings, used with `api: live`")

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 
 from .document import Document, Loc
+from .files import FileRefused, read_confined
 from .findings import Finding, did_you_mean
 from .jsonschemas import schema_problem
 from .loader import display_path
@@ -33,20 +34,19 @@ def _unknown(doc: Document, code: str, what: str, name: str, known: Any, loc: Lo
 
 
 def _instructions_file(doc: Document, relative: str | None, loc: Loc) -> Iterator[Finding]:
-    """E305 when an instructions file is named but is not a readable UTF-8 text file."""
+    """E305 when an instructions file is missing or no UTF-8 text; E106 when it is refused (outside, special, big)."""
     if relative is None:
         return
-    path = doc.dir / relative
-    if not relative.strip() or not path.is_file():
-        yield doc.finding(
-            "E305", f"instructions file not found: '{relative}' (relative to {display_path(doc.dir)}/)", loc
-        )
-        return
     try:
-        path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
-        yield doc.finding("E305", f"cannot read instructions file {relative}: {reason}", loc)
+        read_confined(doc.dir, relative, doc.root)
+    except FileRefused as exc:
+        if exc.unreadable and "not found" in str(exc):
+            where = f"relative to {display_path(doc.dir)}/"
+            yield doc.finding("E305", f"instructions file not found: '{relative}' ({where})", loc)
+        elif exc.unreadable:
+            yield doc.finding("E305", f"instructions file {exc}", loc)
+        else:
+            yield doc.finding("E106", f"instructions file {exc}", loc)
 
 
 def _agents(doc: Document) -> Iterator[Finding]:

@@ -4,8 +4,9 @@ against a real server (where the model's scripted actions become expectations)."
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..runtime import Session
@@ -16,7 +17,7 @@ from .expect import live_mismatches, unmet
 from .record import TurnRecord, show
 
 if TYPE_CHECKING:
-    from ..sim import Mismatch, Simulator
+    from ..sim import Mismatch, ScriptError, Simulator
 
 OFFLINE_TURN_TIMEOUT = 30.0
 LIVE_TURN_TIMEOUT = 120.0
@@ -123,6 +124,8 @@ async def _run(
                 settled = True
             await asyncio.sleep(0)  # let the collector take the last events
             events = _without_noise(seen[start:], sim)
+            if sim is not None:
+                events = _blame_the_script(events, sim.script_errors[script_errors:])
             record = TurnRecord(events, session.agent, session.state, dict(session.context), number, turn.user)
             result.turns.append(record)
             if not settled:
@@ -150,6 +153,20 @@ def _without_noise(events: list[ev.SessionEvent], sim: Simulator | None) -> list
     """The events, less the errors of the simulator refusing the script (reported apart)."""
     ignored = {e.code for e in sim.script_errors} if sim else set()
     return [e for e in events if not (isinstance(e, ev.Error) and e.code in ignored)]
+
+
+def _blame_the_script(events: list[ev.SessionEvent], refusals: list[ScriptError]) -> list[ev.SessionEvent]:
+    """A tool call that failed because the simulator refused the script's part in it (a supervisor answer
+    off its schema, say) shows that, not the client's error for the refusal ("could not be reached: 400")."""
+    blamed = {e.tool: e.message for e in refusals if e.tool}
+    if not blamed:
+        return events
+    return [
+        replace(e, output=json.dumps({"error": f"the script is at fault: {blamed[e.tool]}"}))
+        if isinstance(e, ev.ToolEnd) and not e.ok and e.tool in blamed
+        else e
+        for e in events
+    ]
 
 
 def _script_problems(sim: Simulator, test: ConversationTest, number: int, before: int) -> list[str]:

@@ -13,21 +13,24 @@ loaded once per process (until its file changes), so tools of one module share i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import importlib.util
 import inspect
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.spec import did_you_mean
 
 from .base import ToolContext
+
+if TYPE_CHECKING:
+    from .threads import ToolThreads  # imports asyncio, which `engine validate` does without
 
 #: The keyword-only parameter through which a callable receives the live session context.
 CONTEXT_PARAMETER = "context"
@@ -110,20 +113,85 @@ def takes_context(fn: Callable[..., Any], parameters_schema: dict[str, Any] | No
 
 async def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Call `fn`: coroutine functions are awaited, others run in a thread so the event loop never blocks."""
+    return await _invoke(fn, args, kwargs, None, None)
+
+
+async def run_python(
+    fn: Callable[..., Any],
+    args: dict[str, Any],
+    ctx: ToolContext,
+    *,
+    with_context: bool,
+    threads: ToolThreads | None = None,
+    timer: StepTimer | None = None,
+) -> Any:
+    """The `run:` executor: the callable's return value (serialized by the toolbox).
+
+    Sync callables run on `threads` (default: the loop's default executor); the steps of async ones
+    are timed by `timer`, which so learns whether the tool blocked the event loop.
+    """
+    kwargs = {**args, CONTEXT_PARAMETER: ctx.context} if with_context else dict(args)
+    return await _invoke(fn, (), kwargs, threads, timer)
+
+
+class StepTimer:
+    """Times each step of a coroutine, the stretch it holds the event loop without yielding.
+
+    A step of more than a few milliseconds means blocking work (`time.sleep`, a sync socket) inside
+    `async def`: while it runs, nothing else on the loop does, timeouts included.
+    """
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+
+    def wrap(self, coroutine: Any) -> Any:
+        """An awaitable running `coroutine` step by step, timing each step."""
+        return _timed(coroutine, self)
+
+
+@types.coroutine
+def _timed(coroutine: Any, timer: StepTimer) -> Any:
+    send, throw = coroutine.send, coroutine.throw
+    message: Any = None
+    error: BaseException | None = None
+    while True:
+        start = time.perf_counter()
+        try:
+            signal = send(message) if error is None else throw(error)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            timer.longest = max(timer.longest, time.perf_counter() - start)
+        try:
+            message, error = (yield signal), None
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as exc:  # a cancellation (or anything thrown in) goes on to the tool
+            message, error = None, exc
+
+
+async def _invoke(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    threads: ToolThreads | None,
+    timer: StepTimer | None,
+) -> Any:
     method = type(fn).__call__ if not inspect.isroutine(fn) else None  # objects with an async __call__
     if inspect.iscoroutinefunction(fn) or (method is not None and inspect.iscoroutinefunction(method)):
         result = fn(*args, **kwargs)
+    elif threads is not None:
+        result = await threads.run(fn, *args, **kwargs)
     else:
+        import asyncio  # here: `engine validate` resolves callables and must not import asyncio
+
         result = await asyncio.to_thread(fn, *args, **kwargs)
-    if inspect.isawaitable(result):
+    if inspect.iscoroutine(result) and timer is not None:
+        result = await timer.wrap(result)
+    elif inspect.isawaitable(result):
         result = await result
     return result
-
-
-async def run_python(fn: Callable[..., Any], args: dict[str, Any], ctx: ToolContext, *, with_context: bool) -> Any:
-    """The `run:` executor: the callable's return value (serialized by the toolbox)."""
-    kwargs = {**args, CONTEXT_PARAMETER: ctx.context} if with_context else dict(args)
-    return await call(fn, **kwargs)
 
 
 # --- loading -----------------------------------------------------------------------------------------
@@ -179,7 +247,10 @@ def _load(base_dir: Path, path: Path, dotted: str) -> types.ModuleType:
             spec.loader.exec_module(module)
         except BaseException as exc:
             sys.modules.pop(name, None)
-            if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+            # The user's Ctrl-C or our own cancellation propagate; a module's sys.exit() is its bug. (asyncio
+            # is looked up, not imported: `engine validate` resolves callables without an event loop.)
+            aio = sys.modules.get("asyncio")
+            if isinstance(exc, KeyboardInterrupt) or (aio is not None and isinstance(exc, aio.CancelledError)):
                 raise
             raise CallableError(f"cannot import {_display(path)}: {type(exc).__name__}: {exc}") from None
         finally:

@@ -1,8 +1,13 @@
 """The toolbox of a graph: every tool's executor behind one `execute(name, arguments, ctx)`.
 
-`execute` never raises (except on cancellation): unknown tools, bad JSON, invalid arguments,
-timeouts and exceptions all become an error outcome whose output tells the model what went wrong.
-Tracebacks go to the log, never to the model.
+`execute` never raises (except on its task's own cancellation): unknown tools, bad JSON, invalid
+arguments, timeouts and whatever a tool raises (`SystemExit`, `KeyboardInterrupt` and every other
+`BaseException` included) become an error outcome whose output tells the model what went wrong.
+Tracebacks go to the log, never to the model; outputs are capped and scrubbed of the graph's secrets.
+
+One toolbox serves every session of its graph, concurrently: it holds what is the same for all
+(validators, callables, one HTTP client, the threads for sync tools) and nothing of any one call,
+which comes in its `ToolContext`.
 """
 
 from __future__ import annotations
@@ -16,25 +21,67 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
+from engine.redact import Redactor
 from engine.spec import Document, Tool, did_you_mean
 
-from .base import DEFAULT_TIMEOUT, ToolContext, ToolError, ToolOutcome, failure, schema_errors, to_json
+from .base import (
+    DEFAULT_MAX_OUTPUT_CHARS,
+    DEFAULT_TIMEOUT,
+    ToolContext,
+    ToolError,
+    ToolOutcome,
+    cap_output,
+    failure,
+    schema_errors,
+    to_json,
+)
+from .credentials import secret_values
 from .escalate import run_escalation
-from .http import run_http
-from .python import CallableError, resolve_callable, run_python, takes_context
+from .http import run_http, shared_client
+from .python import CallableError, StepTimer, resolve_callable, run_python, takes_context
 from .static import run_static
+from .threads import DEFAULT_MAX_THREADS, ToolThreads
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("engine.tools")
 
+#: Seconds one step of an async tool may hold the event loop before it is reported (asyncio's debug mode
+#: calls a callback slow from the same 0.1 s).
+BLOCKING_STEP = 0.1
+#: The smallest output cap: room for the note saying what was cut.
+MIN_OUTPUT_CHARS = 500
+#: Characters of a tool's exception message in its log line (the model gets up to the output cap).
+LOG_DETAIL = 500
+
+
+class ToolCrashed(Exception):
+    """Stands for a tool's exception in debug logs: its traceback, with the message scrubbed of secrets."""
+
 
 class Toolbox:
-    """Executes the tools of `doc`. Python callables are resolved here: a bad one raises `CallableError`
-    listing every problem. Close with `aclose()` (closes the HTTP client it created)."""
+    """Executes the tools of `doc`, for any number of sessions at once.
 
-    def __init__(self, doc: Document, *, http_client: httpx.AsyncClient | None = None) -> None:
+    Python callables are resolved here: a bad one raises `CallableError` listing every problem.
+    `http_client` is used (and left open) instead of a client of the toolbox's own: make it with
+    `shared_client()`, which keeps no cookies (redirects are followed by the toolbox, whatever the
+    client's `follow_redirects`). Sync tools run on
+    at most `max_threads` threads at once (timed-out calls do not count); an output above
+    `max_output_chars` characters is cut with a note to the model. Secret header values of the graph
+    (`secret_values`, read from the environment now) are scrubbed from every output. Close with `aclose()`.
+    """
+
+    def __init__(
+        self,
+        doc: Document,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        max_threads: int = DEFAULT_MAX_THREADS,
+        max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    ) -> None:
+        if max_output_chars < MIN_OUTPUT_CHARS:
+            raise ValueError(f"max_output_chars must be at least {MIN_OUTPUT_CHARS}, not {max_output_chars}")
         self.doc = doc
         self.graph = doc.spec.graph
         self._tools = doc.spec.tools
@@ -61,6 +108,10 @@ class Toolbox:
         self._instructions: dict[str, str | None] = {}
         self._http = http_client
         self._owns_http = http_client is None
+        self.threads = ToolThreads(max_threads)
+        self.max_output_chars = max_output_chars
+        self.redact = Redactor(secret_values(doc))
+        self._closed = False
 
     @property
     def names(self) -> list[str]:
@@ -74,7 +125,13 @@ class Toolbox:
             raise KeyError(f"unknown tool '{name}'{did_you_mean(name, self._tools)}") from None
 
     async def execute(self, name: str, arguments: str, ctx: ToolContext) -> ToolOutcome:
-        """Run tool `name` with `arguments` (the model's JSON text) and apply its `sets` on success."""
+        """Run tool `name` with `arguments` (the model's JSON text) and apply its `sets` on success.
+
+        Never raises, except `CancelledError` when the calling task is cancelled.
+        """
+        return self._finish(await self._execute(name, arguments, ctx))
+
+    async def _execute(self, name: str, arguments: str, ctx: ToolContext) -> ToolOutcome:
         tool = self._tools.get(name)
         if tool is None:
             available = ", ".join(self._tools) or "none"
@@ -97,30 +154,53 @@ class Toolbox:
                 "the engine cannot run it."
             )
 
+        if self._closed:
+            return failure(f"Tool '{name}' cannot run: the tools are shut down.")
+
         before = dict(ctx.context)
         steps: list[dict[str, Any]] = []
         timeout = tool.timeout or DEFAULT_TIMEOUT
+        timer = StepTimer() if tool.run is not None else None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
-                result = await self._run(name, tool, args, ctx, steps, timeout)
+                result = await self._run(name, tool, args, ctx, steps, timeout, timer)
             output = to_json(result)
         except TimeoutError as exc:
             if not scope.expired():  # the tool's own timeout (a socket, a lock), not ours
                 return self._crashed(name, exc, before, ctx, steps)
-            return self._timed_out(name, tool, timeout, before, ctx, steps)
+            return self._timed_out(name, tool, timeout, before, ctx, steps, self._blocked(name, timer))
         except ToolError as exc:
             outcome = failure(str(exc), steps=steps)
             outcome.context_updates = _changes(before, ctx.context)
             return outcome
-        except Exception as exc:
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and _cancelling():
+                raise  # our own task is being cancelled (the session closes): not the tool's doing
             return self._crashed(name, exc, before, ctx, steps)
 
+        blocked = self._blocked(name, timer)
+        if scope.expired():  # the tool swallowed our cancellation and returned: late all the same
+            return self._timed_out(name, tool, timeout, before, ctx, steps, blocked)
+        if blocked is not None and loop.time() - started > timeout:
+            # The loop could not fire the timeout while the tool held it: late all the same.
+            return self._timed_out(name, tool, timeout, before, ctx, steps, blocked)
         for key, value in (tool.sets or {}).items():
             ctx.context[key] = copy.deepcopy(value)
-        return ToolOutcome(output, ok=True, context_updates=_changes(before, ctx.context), steps=steps)
+        outcome = ToolOutcome(output, ok=True, context_updates=_changes(before, ctx.context), steps=steps)
+        if blocked is not None:
+            outcome.warning = f"Tool '{name}' {blocked}."
+        return outcome
 
     async def aclose(self) -> None:
+        """Close the HTTP client the toolbox made and stop its threads, without waiting for hung calls.
+
+        Later calls get an error outcome. Calling it again does nothing.
+        """
+        self._closed = True
+        self.threads.shutdown()
         if self._http is not None and self._owns_http:
             await self._http.aclose()
             self._http = None
@@ -128,11 +208,18 @@ class Toolbox:
     # --- executors -------------------------------------------------------------------------------------
 
     async def _run(
-        self, name: str, tool: Tool, args: dict[str, Any], ctx: ToolContext, steps: list[dict[str, Any]], timeout: float
+        self,
+        name: str,
+        tool: Tool,
+        args: dict[str, Any],
+        ctx: ToolContext,
+        steps: list[dict[str, Any]],
+        timeout: float,
+        timer: StepTimer | None,
     ) -> Any:
         if tool.run is not None:
             fn, with_context = self._callables[name]
-            return await run_python(fn, args, ctx, with_context=with_context)
+            return await run_python(fn, args, ctx, with_context=with_context, threads=self.threads, timer=timer)
         if tool.http is not None:
             return await run_http(name, tool.http, args, ctx, self._client(), timeout=timeout, graph=self.graph)
         if tool.escalate is not None:
@@ -150,9 +237,7 @@ class Toolbox:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            import httpx
-
-            self._http = httpx.AsyncClient(follow_redirects=True)
+            self._http = shared_client()
         return self._http
 
     def _escalation_instructions(self, name: str, tool: Tool) -> str | None:
@@ -172,7 +257,26 @@ class Toolbox:
                 self._instructions[name] = esc.instructions
         return self._instructions[name]
 
-    # --- failures --------------------------------------------------------------------------------------
+    # --- outcomes --------------------------------------------------------------------------------------
+
+    def _finish(self, outcome: ToolOutcome) -> ToolOutcome:
+        """`outcome` scrubbed of secrets (before the cut, so no half of one is left) and capped."""
+        outcome.output = cap_output(self.redact(outcome.output), self.max_output_chars)
+        if outcome.error is not None:
+            outcome.error = self.redact(outcome.error)
+        return outcome
+
+    def _blocked(self, name: str, timer: StepTimer | None) -> str | None:
+        """The note "blocked the event loop for X s" when an async tool did (and a warning in the log), else None."""
+        if timer is None or timer.longest < BLOCKING_STEP:
+            return None
+        log.warning(
+            "tool %s blocked the event loop for %.2fs (blocking work inside `async def`: "
+            "make the function sync to run it in a thread, or await instead)",
+            name,
+            timer.longest,
+        )
+        return f"blocked the event loop for {timer.longest:.2f} s"
 
     def _timed_out(
         self,
@@ -182,8 +286,9 @@ class Toolbox:
         before: dict[str, Any],
         ctx: ToolContext,
         steps: list[dict[str, Any]],
+        blocked: str | None = None,
     ) -> ToolOutcome:
-        error = f"Tool '{name}' did not finish within {timeout:g} seconds."
+        error = f"Tool '{name}' did not finish within {timeout:g} seconds" + (f": it {blocked}." if blocked else ".")
         log.warning("tool %s timed out after %gs", name, timeout)
         if tool.on_timeout is not None:
             output = tool.on_timeout
@@ -194,10 +299,11 @@ class Toolbox:
     def _crashed(
         self, name: str, exc: BaseException, before: dict[str, Any], ctx: ToolContext, steps: list[dict[str, Any]]
     ) -> ToolOutcome:
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        detail = self.redact(_describe(exc))
         # One line for the operator; the traceback only when debugging (a tool's bug, not ours).
-        log.warning("tool %s raised %s", name, detail)
-        log.debug("traceback of tool %s", name, exc_info=exc)
+        log.warning("tool %s raised %s", name, detail if len(detail) <= LOG_DETAIL else detail[:LOG_DETAIL] + "…")
+        # The tool's frames, under its message scrubbed (the exception's own text may quote a secret).
+        log.debug("traceback of tool %s", name, exc_info=ToolCrashed(detail).with_traceback(exc.__traceback__))
         outcome = failure(f"Tool '{name}' failed: {detail}", steps=steps)
         outcome.context_updates = _changes(before, ctx.context)
         return outcome
@@ -206,3 +312,18 @@ class Toolbox:
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Top-level context keys added or rebound since `before` (changes inside a nested value are not seen)."""
     return {k: v for k, v in after.items() if k not in before or before[k] is not v}
+
+
+def _describe(exc: BaseException) -> str:
+    """`Type: message`, or the type alone when there is no message (or it cannot be had)."""
+    try:
+        text = str(exc)
+    except BaseException:  # a tool's exception whose __str__ fails
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _cancelling() -> bool:
+    """Whether the running task has been asked to stop (its cancellation, not one a tool raised)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0

@@ -1,4 +1,10 @@
-"""`engine run`: a terminal frontend. Live with a key, else a replay of the demo on the simulator."""
+"""The terminal frontend of `engine run`: session events as readable lines, typed lines as user turns.
+
+Everything it writes goes through the secret filter (`SecretFilter`): the API key, credential
+headers and the graph's secret header values never reach the terminal, even when a server's error
+message quotes them or a secret arrives split across streamed deltas. The printer shows any event,
+whatever its fields hold: a field of an unexpected type is shown as text, never a crash.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +15,103 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .. import logs
-from ..redact import Redactor, auth_headers
-from ..spec import Document
-from . import events as ev
-from .replay import replay
-from .session import OPENAI_REALTIME_URL, Decision, Session
-from .transport import ConnectFailed, TransportClosed
+from ..errors import ConnectFailed, TransportClosed
+from ..redact import MIN_SECRET_LENGTH, Redactor, auth_headers
+from ..runtime import events as ev
+
+if TYPE_CHECKING:
+    from ..runtime import Decision, Session
+    from ..spec import Document
 
 _DECISIONS: dict[str, Decision] = {"y": "approve", "a": "always_approve", "v": "always_deny"}
 # Query parameters that may carry a credential (Azure `api-key=`, signed URLs): never printed.
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "auth", "password")
 
 
+class SecretFilter:
+    """A text stream that replaces each secret written to it, even one split across writes: text that
+    ends with the start of a secret is held back until the next write (or `flush()`) shows what follows."""
+
+    def __init__(self, out: TextIO, secrets: Iterable[str]) -> None:
+        self._out = out
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._redact = Redactor(self._secrets)
+        self._pending = ""
+
+    def write(self, text: str) -> None:
+        text = self._redact(self._pending + text)
+        held = self._partial(text)
+        self._pending = text[len(text) - held :] if held else ""
+        self._out.write(text[: len(text) - held])
+
+    def flush(self) -> None:
+        """Flush the stream; what is held back stays held (it may still become a secret)."""
+        self._out.flush()
+
+    def release(self) -> None:
+        """Write what is held back (no more text follows: it was no secret) and flush the stream."""
+        if self._pending:
+            self._out.write(self._pending)
+            self._pending = ""
+        self._out.flush()
+
+    def _partial(self, text: str) -> int:
+        """The length of the longest end of `text` that a secret starts with."""
+        longest = 0
+        for secret in self._secrets:
+            for size in range(min(len(secret) - 1, len(text)), longest, -1):
+                if text.endswith(secret[:size]):
+                    longest = size
+                    break
+        return longest
+
+
+def text_of(value: Any) -> str:
+    """Any event field as text: strings as they are, other values as JSON (else their `str`)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):  # circular, or a default that raised
+        try:
+            return str(value)
+        except Exception:
+            return f"<{type(value).__name__}>"
+
+
 class Printer:
     """Renders session events as readable lines; assistant transcripts stream as they arrive.
 
     With `asks`, this frontend answers approvals itself: a request is shown with its prompt (in event
-    order, after what came before it), and `answered()` completes the prompt line.
+    order, after what came before it), and `answered()` completes the prompt line. `secrets` are
+    never written; `hidden` tells errors not to show (the CLI reports the simulator's refusals itself),
+    and `blamed(tool)` what really made a tool fail, when the failure's own words would mislead.
     """
 
-    def __init__(self, session: Session, out: TextIO = sys.stdout, *, asks: bool = False) -> None:
+    def __init__(
+        self,
+        session: Session,
+        out: TextIO = sys.stdout,
+        *,
+        asks: bool = False,
+        secrets: Iterable[str] = (),
+        hidden: Callable[[ev.Error], bool] | None = None,
+        blamed: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._session = session
-        self._out = out
+        self._out = SecretFilter(out, secrets)
         self._asks = asks
+        self._hidden = hidden
+        self._blamed = blamed
         self._streaming: str | None = None  # item id of the reply being streamed on the open line
         self._prompting: str | None = None  # call id of the approval prompt open on the line
         self._prompted: set[str] = set()  # prompts shown and not yet answered
@@ -46,6 +121,7 @@ class Printer:
         with logs.line_breaker(self.end_line):  # a log record never lands in the middle of a reply
             async for event in self._session:
                 self.show(event)
+        self._out.release()
 
     def end_line(self) -> None:
         """End the open line (a streaming reply or a prompt), so that what follows starts a line."""
@@ -75,35 +151,48 @@ class Printer:
         self._out.flush()
 
     def show(self, event: ev.SessionEvent) -> None:
+        """Write `event`; an event that cannot be shown is one line saying so, never an exception."""
+        try:
+            self._show(event)
+        except Exception as exc:  # a field of a type no frontend expects: say so, keep the conversation
+            self._line(f"  ! an event the terminal cannot show ({type(event).__name__}: {type(exc).__name__})")
+
+    def _show(self, event: ev.SessionEvent) -> None:
+        t = text_of
         match event:
             case ev.TranscriptDelta(role="assistant", item_id=item_id, delta=delta, done=done):
-                self._assistant(item_id, delta, done)
+                self._assistant(t(item_id), t(delta), bool(done))
             case ev.TranscriptDelta(role="user", delta=delta):
-                self._line(f"user: {delta}")
+                self._line(f"user: {t(delta)}")
             case ev.HandoffEvent(source=source, target=target):
-                self._line(f"  ⇢ handoff: {source} → {target}")
+                self._line(f"  ⇢ handoff: {t(source)} → {t(target)}")
             case ev.StateChanged(agent=agent, source=source, target=target):
-                self._line(f"  ⇢ state: {agent} {source} → {target}")
+                self._line(f"  ⇢ state: {t(agent)} {t(source)} → {t(target)}")
             case ev.TransitionRefused(agent=agent, target=target, reason=reason):
-                self._line(f"  ✗ transition to {target} refused ({agent}): {reason}")
+                self._line(f"  ✗ transition to {t(target)} refused ({t(agent)}): {t(reason)}")
             case ev.ToolStart(tool=tool, arguments=arguments):
-                self._line(f"  ⚙ {tool}({_short(arguments)})")
+                self._line(f"  ⚙ {t(tool)}({short(t(arguments))})")
             case ev.ToolEnd(tool=tool, output=output, ok=ok, steps=steps):
-                for step in steps:
+                for step in steps if isinstance(steps, list | tuple) else [steps]:
                     self._line(f"    ↳ {_step(step)}")
-                self._line(f"  {'✓' if ok else '✗'} {tool} → {_short(output, 300)}")
+                cause = self._blamed(t(tool)) if self._blamed is not None and not ok else None
+                shown = short(t(output), 300) if cause is None else cause
+                self._line(f"  {'✓' if ok else '✗'} {t(tool)} → {shown}")
             case ev.ApprovalRequested():
                 self._approval(event)
             case ev.GuardrailTripped(guardrail=name, category=category, rationale=rationale):
-                self._line(f"  ⚠ guardrail {name} tripped: {category} ({rationale})")
+                self._line(f"  ⚠ guardrail {t(name)} tripped: {t(category)} ({t(rationale)})")
             case ev.AudioInterrupted(item_id=item_id, played_ms=played):
-                self._line(f"  ✂ audio of {item_id} truncated at {played} ms")
+                self._line(f"  ✂ audio of {t(item_id)} truncated at {t(played)} ms")
             case ev.Reconnecting(reason=reason):
-                self._line(f"  ↻ connection lost ({reason}); reconnecting")
+                self._line(f"  ↻ connection lost ({t(reason)}); reconnecting")
             case ev.Reconnected(attempt=attempt, restored_items=restored):
-                self._line(f"  ↻ reconnected (attempt {attempt}); restored {restored} conversation items")
+                self._line(f"  ↻ reconnected (attempt {t(attempt)}); restored {t(restored)} conversation items")
             case ev.Error(message=message, code=code):
-                self._line(f"  ! error{f' {code}' if code else ''}: {message}")
+                if self._hidden is None or not self._hidden(event):
+                    self._line(f"  ! error{f' {t(code)}' if code else ''}: {t(message)}")
+            case ev.Overflow(dropped=dropped):
+                self._line(f"  ! the terminal fell behind: {t(dropped)} events were not shown")
             case _:
                 pass
 
@@ -114,13 +203,14 @@ class Printer:
             return
         if self._streaming != item_id:
             self.end_line()
-            self._out.write(f"[{self._session.agent}] assistant: ")
+            self._out.write(f"[{text_of(self._session.agent)}] assistant: ")
             self._streaming = item_id
         self._out.write(delta)
         self._out.flush()
 
     def _approval(self, request: ev.ApprovalRequested) -> None:
-        call = f"{request.tool}({_short(request.arguments)})"
+        tool = text_of(request.tool)
+        call = f"{tool}({short(text_of(request.arguments))})"
         if request.policy == "auto":
             self._line(f"  ✓ auto-approved {call}")
         elif request.policy == "deny":
@@ -128,7 +218,7 @@ class Printer:
         elif not self._asks:
             self._line(f"  ? approval requested for {call}")  # someone else answers (approve()/reject())
         else:
-            self._prompt(request.call_id, call, request.tool)
+            self._prompt(text_of(request.call_id), call, tool)
 
     def _prompt(self, call_id: str, call: str, tool: str) -> None:
         self._line(f"  ? approval requested for {call}")
@@ -232,20 +322,25 @@ def _fd_lines(fd: int, encoding: str) -> Iterator[str]:
         yield pending.removesuffix("\r")
 
 
-def _short(text: str, limit: int = 160) -> str:
+def short(text: str, limit: int = 160) -> str:
+    """`text` on one line, cut to `limit` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _step(step: dict[str, Any]) -> str:
+def _step(step: Any) -> str:
+    if not isinstance(step, dict):
+        return short(text_of(step), 200)
     if "call" in step or step.get("type") == "function_call":
-        name = step.get("call") or step.get("name")
-        return f"{name}({_short(str(step.get('arguments', step.get('args', ''))), 80)})"
-    return _short(json.dumps(step), 200)
+        name = text_of(step.get("call") or step.get("name"))
+        return f"{name}({short(text_of(step.get('arguments', step.get('args', ''))), 80)})"
+    return short(text_of(step), 200)
 
 
-def _new_session(doc: Document, args: argparse.Namespace, **options: Any) -> Session | None:
+def new_session(doc: Document, args: argparse.Namespace, **options: Any) -> Session | None:
     """The session, or None (reported) when its events file cannot be written."""
+    from ..runtime import Session
+
     try:
         return Session(doc, events_file=args.events, **options)
     except OSError as exc:
@@ -255,55 +350,25 @@ def _new_session(doc: Document, args: argparse.Namespace, **options: Any) -> Ses
         return None
 
 
-def run_command(doc: Document, args: argparse.Namespace) -> int:
+async def converse_live(doc: Document, args: argparse.Namespace, secrets: list[str]) -> int:
+    """A live conversation: connect, then each typed line is a user turn, until an empty line or the end."""
+    from ..runtime.session import OPENAI_REALTIME_URL
+
     headers = dict(args.header)
-    live = bool(os.environ.get("OPENAI_API_KEY") or args.url) and not args.simulate
-    try:
-        return asyncio.run(_live(doc, args, headers) if live else _offline(doc, args))
-    except KeyboardInterrupt:
-        return 130
-
-
-async def _offline(doc: Document, args: argparse.Namespace) -> int:
-    from ..sim import Simulator
-
-    demo = doc.spec.demo
-    if demo is None:
-        print(f"engine: {doc.file} has no `demo:` conversation to replay; set OPENAI_API_KEY to run it live.")
-        return 1
-    print(f"No OPENAI_API_KEY: replaying the demo conversation of '{doc.spec.graph}' on the built-in simulator.")
-    approval = "auto" if args.approve == "ask" else args.approve
-    async with Simulator(demo) as sim:
-        session = _new_session(
-            doc, args, url=sim.url, api_key="sim-key", agent=demo.agent, context=demo.context, approval=approval
-        )
-        if session is None:
-            return 1
-        async with session:
-            printer = asyncio.create_task(Printer(session).run())
-            await replay(session, demo)
-        await printer
-        problems = [*sim.script_errors, *sim.mismatches]
-    for problem in problems:
-        print(f"engine: the replay went off script: {problem}", file=sys.stderr)
-    print(f"Replay finished on agent '{session.agent}'.")
-    return 1 if problems else 0
-
-
-async def _live(doc: Document, args: argparse.Namespace, headers: dict[str, str]) -> int:
     keyboard = _Keyboard()
     approvals = _Approvals(keyboard)
     asks = args.approve == "ask"
-    session = _new_session(
+    session = new_session(
         doc, args, url=args.url, headers=headers, call_id=args.call_id, approval=approvals if asks else args.approve
     )
     if session is None:
         return 1
-    printer = approvals.printer = Printer(session, asks=asks)
+    printer = approvals.printer = Printer(session, asks=asks, secrets=secrets)
     failure = await _connect(session, headers)
+    redact = Redactor(secrets)
     if failure is not None:
         where = _public_url(args.url or OPENAI_REALTIME_URL)
-        print(f"engine: cannot connect to {where}: {_scrub(failure, headers)}", file=sys.stderr)
+        print(f"engine: cannot connect to {where}: {redact(failure)}", file=sys.stderr)
         return 1
     where = _public_url(args.url) if args.url else "OpenAI"
     print(f"Connected to {where} as '{doc.spec.graph}'. Type a message; an empty line or Ctrl-D ends.", flush=True)
@@ -368,11 +433,6 @@ def _status_hint(status: int, headers: dict[str, str]) -> str:
     if status == 404:
         return " (check the URL)"
     return ""
-
-
-def _scrub(text: str, headers: dict[str, str]) -> str:
-    """`text` without the API key or credential headers, should an error message ever quote them."""
-    return Redactor([os.environ.get("OPENAI_API_KEY", ""), *auth_headers(headers).values()])(text)
 
 
 def _public_url(url: str) -> str:

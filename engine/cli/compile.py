@@ -1,0 +1,50 @@
+"""`engine compile FILE`: the `session.update` an agent (or state) sends, as JSON.
+
+Imports only what compiling uses: no asyncio, no runtime, no openai.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load_or_report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, metavar="FILE")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--agent", help="the agent (default: the start agent)")
+    group.add_argument("--all", action="store_true", help="every agent (and every enforced state)")
+    parser.add_argument("--state", help="a state of the agent's enforced state machine")
+    parser.add_argument("--call-id", help="compile for a SIP call (audio formats left to the call)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+
+    from ..compile import compile_all, compile_session
+    from ..errors import CompileError
+    from ..spec import did_you_mean
+
+    if args.all and (args.state or args.call_id):
+        print("engine: --all compiles every agent and state; it takes neither --state nor --call-id", file=sys.stderr)
+        return EXIT_USAGE
+    doc = load_or_report(args.file)
+    if doc is None:
+        return EXIT_FAIL
+    if args.all:
+        print(json.dumps(compile_all(doc), indent=2))
+        return EXIT_OK
+    agent = args.agent or doc.spec.start
+    if agent not in doc.spec.agents:
+        print(f"engine: unknown agent '{agent}'{did_you_mean(agent, doc.spec.agents)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        event = compile_session(doc, agent, state=args.state, call_id=args.call_id)
+    except CompileError as exc:  # a state that does not exist or is not enforced
+        print(f"engine: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(event, indent=2))
+    return EXIT_OK

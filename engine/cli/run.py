@@ -1,0 +1,103 @@
+"""`engine run FILE`: a conversation in the terminal. Live with a key (or --url); else, or with
+--simulate, the graph's demo replayed on the built-in simulator, which the CLI starts and wires in
+(the runtime never imports the simulator)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._common import EXIT_FAIL, EXIT_USAGE, KEY_ENV, add_header_option, load_or_report, secret_values
+
+if TYPE_CHECKING:
+    from ..sim import Mismatch, ScriptError
+    from ..spec import Document
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument("--url", help="a Realtime-compatible websocket URL (default: OpenAI)")
+    add_header_option(parser)
+    parser.add_argument("--call-id", help="attach to a SIP call by its id")
+    parser.add_argument("--events", type=Path, metavar="FILE.jsonl", help="record every client and server event")
+    parser.add_argument("--approve", choices=["ask", "auto", "deny"], default="ask", help="approval policy")
+    parser.add_argument("--simulate", action="store_true", help="replay the demo on the simulator even with a key")
+
+
+def main(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .. import logs
+    from ..redact import Redactor
+
+    if args.simulate and (args.url or args.call_id):
+        print("engine: --simulate replays the demo on the simulator; it takes no --url or --call-id", file=sys.stderr)
+        return EXIT_USAGE
+    doc = load_or_report(args.file)
+    if doc is None:
+        return EXIT_FAIL
+    secrets = secret_values(args.header, doc)
+    logs.configure(debug=logs.debug_requested(), redact=Redactor(secrets))
+    live = bool(os.environ.get(KEY_ENV) or args.url) and not args.simulate
+    if live:
+        from .terminal import converse_live
+
+        return asyncio.run(converse_live(doc, args, secrets))
+    return asyncio.run(_simulate(doc, args, secrets))
+
+
+async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str]) -> int:
+    import asyncio
+
+    from ..runtime import events as ev
+    from ..runtime import replay
+    from ..sim import Simulator
+    from .terminal import Printer, new_session
+
+    demo = doc.spec.demo
+    if demo is None:
+        print(f"engine: {doc.file} has no `demo:` conversation to replay; set {KEY_ENV} to run it live.")
+        return EXIT_FAIL
+    why = "--simulate" if args.simulate else f"no {KEY_ENV}"
+    print(f"Replaying the demo conversation of '{doc.spec.graph}' on the built-in simulator ({why}).")
+    approval = "auto" if args.approve == "ask" else args.approve
+    async with Simulator(demo) as sim:
+        session = new_session(
+            doc, args, url=sim.url, api_key="sim-key", agent=demo.agent, context=demo.context, approval=approval
+        )
+        if session is None:
+            return EXIT_FAIL
+
+        # The simulator's refusals of the script come back as server errors: reported once, below, as the script's.
+        def refused(error: ev.Error) -> bool:
+            return any(s.code == error.code for s in sim.script_errors)
+
+        def blamed(tool: str) -> str | None:
+            at_fault = any(s.tool == tool for s in sim.script_errors)
+            return "failed: the demo is at fault (see below)" if at_fault else None
+
+        printer = Printer(session, secrets=secrets, hidden=refused, blamed=blamed)
+        async with session:
+            printing = asyncio.create_task(printer.run())
+            await replay(session, demo)
+        await printing
+        problems = _problems(sim.script_errors, sim.mismatches)
+    for problem in problems:
+        print(f"engine: the demo went off script: {problem}", file=sys.stderr)
+    print(f"Replay finished on agent '{session.agent}'{'' if not problems else ' (off script)'}.")
+    return EXIT_FAIL if problems else 0
+
+
+def _problems(errors: list[ScriptError], mismatches: list[Mismatch]) -> list[str]:
+    """Each way the demo went off script, in words, once."""
+    lines = [f"turn {e.turn + 1}: {e.message}" if e.turn is not None and e.turn >= 0 else e.message for e in errors]
+    for m in mismatches:
+        if m.turn is None:
+            lines.append(f"the engine sent a user message after the demo's last turn: {m.received!r}")
+        else:
+            said, scripted = m.received, m.expected
+            lines.append(f"turn {m.turn + 1}: the engine sent the user message {said!r}; the demo has {scripted!r}")
+    return list(dict.fromkeys(lines))

@@ -1,0 +1,168 @@
+"""The call store: one small interface over SQLite and Postgres (same schema, same SQL).
+
+Each write is one statement in its own transaction, committed before the method returns, so what a
+process wrote survives it being killed. A store may be used from any thread (a lock serializes its
+one connection); the recorder writes from the store's writer thread so the event loop never waits
+on the database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import _schema
+
+#: Where calls go when neither `--db` nor `ENGINE_DB` says otherwise (under the working directory).
+DEFAULT_DB = ".engine/calls.db"
+ENV_VAR = "ENGINE_DB"
+_IDENTIFIER = re.compile(r"[a-z_]+\Z")
+
+
+class StoreError(Exception):
+    """The call store cannot be opened or read (the message says which store and why)."""
+
+
+def store_url(db: str | None = None) -> str:
+    """The store to use: `db` if given, else `$ENGINE_DB`, else `.engine/calls.db`."""
+    return db or os.environ.get(ENV_VAR) or DEFAULT_DB
+
+
+def open_store(url: str | None = None) -> CallStore:
+    """Open (and on first use create) the store at `url`: a `postgresql://` URL, or a SQLite file
+    (a path or `sqlite:///path`). Without `url`, `store_url()` decides. Raises `StoreError`."""
+    url = store_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from ._postgres import PostgresStore
+
+        return PostgresStore(url)
+    from ._sqlite import SqliteStore
+
+    return SqliteStore(Path(url.removeprefix("sqlite://") if url.startswith("sqlite:///") else url))
+
+
+class CallStore(ABC):
+    """Calls and their rows (see `engine.records._schema` for the tables).
+
+    Writes and reads raise the driver's own errors (`sqlite3.Error`, `psycopg.Error`): the recorder
+    counts them as dropped records, `engine calls` reports them.
+    """
+
+    def __init__(self, description: str) -> None:
+        self.description = description  # where the store is, without credentials: for messages
+        self._lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None
+
+    # --- database specifics ---------------------------------------------------------------------
+
+    placeholder = "?"
+
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run one statement (committed at once); the rows it returned."""
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def start_call(self, row: dict[str, Any]) -> None:
+        """Add a call (`id`, `frontend`, `caller`, `graph`, `graph_hash`, `started_at`)."""
+        self._insert("calls", row, conflict=None)
+
+    def end_call(self, call_id: str, *, ended_at: float, end_reason: str, dropped: int = 0) -> None:
+        sql = "UPDATE calls SET ended_at = ?, end_reason = ?, dropped = ? WHERE id = ?"
+        self._run(sql, ended_at, end_reason, dropped, call_id)
+
+    def put(self, table: str, row: dict[str, Any]) -> None:
+        """Add a row to one of a call's tables, or replace the row with the same key (a turn, tool
+        call or approval is written again as it completes)."""
+        self._insert(table, row, conflict=_schema.ROW_KEYS[table])
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def calls(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The calls, newest first, each with `agents`: the agents visited, in order."""
+        sql = "SELECT * FROM calls ORDER BY started_at DESC, id DESC"
+        rows = self._run(sql + " LIMIT ?", limit) if limit is not None else self._run(sql)
+        agents: dict[str, list[str]] = {row["id"]: [] for row in rows}
+        for visit in self._run("SELECT call_id, agent FROM visits ORDER BY call_id, seq"):
+            visited = agents.get(visit["call_id"])
+            if visited is not None and (not visited or visited[-1] != visit["agent"]):
+                visited.append(visit["agent"])
+        return [{**row, "agents": agents[row["id"]]} for row in rows]
+
+    def find(self, call_id: str) -> str | None:
+        """The id of the call named by `call_id` or by a prefix of one id; None if none or several."""
+        exact = self._run("SELECT id FROM calls WHERE id = ?", call_id)
+        if exact:
+            return call_id
+        like = call_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        found = self._run("SELECT id FROM calls WHERE id LIKE ? ESCAPE '\\' LIMIT 2", like)
+        return found[0]["id"] if len(found) == 1 else None
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        """A call's row with its rows from every table (`visits`, `turns`, ...), each in `seq` order."""
+        found = self._run("SELECT * FROM calls WHERE id = ?", call_id)
+        if not found:
+            return None
+        record = dict(found[0])
+        for table in _schema.ROW_KEYS:
+            record[table] = self._run(f"SELECT * FROM {table} WHERE call_id = ? ORDER BY seq", call_id)
+        return record
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def submit(self, write: Any, *args: Any) -> Future[Any]:
+        """Run `write(*args)` on the store's writer thread (one thread: writes keep their order).
+
+        Never blocks; recorders bound how much they queue."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="engine-records")
+        return self._writer.submit(write, *args)
+
+    def close(self) -> None:
+        """Finish queued writes and close the connection."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        with self._lock:
+            self._close()
+
+    def __enter__(self) -> CallStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _run(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._execute(sql.replace("?", self.placeholder), params)
+
+    def _insert(self, table: str, row: dict[str, Any], *, conflict: tuple[str, ...] | None) -> None:
+        columns = list(row)
+        if not all(_IDENTIFIER.match(name) for name in [table, *columns]):
+            raise ValueError(f"not a column of the call store: {table}.{columns}")
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        if conflict:
+            updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in conflict)
+            sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+        self._run(sql, *row.values())
+
+
+@contextmanager
+def opened(url: str | None) -> Iterator[CallStore]:
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.close()
