@@ -27,13 +27,17 @@ pytestmark = pytest.mark.skipif(
 SHOTS = ROOT / ".cache" / "screenshots"
 
 
-def _speech_like_wav(path: Path, seconds: float = 6.0, rate: int = 48000) -> Path:
-    """Syllable-like bursts of a voiced tone (120 Hz with harmonics, 4 Hz envelope) between pauses."""
+SPEECH_AT_S, SPEECH_S = 1.2, 1.6
+
+
+def _speech_like_wav(path: Path, seconds: float = 12.0, rate: int = 48000) -> Path:
+    """Silence, then 1.6 s of syllable-like bursts of a voiced tone (120 Hz and harmonics, a 4 Hz
+    envelope) from 1.2 s, then silence: the caller speaks once, over the agent's greeting."""
     frames = bytearray()
     for n in range(int(seconds * rate)):
         t = n / rate
-        cycle = t % 3.0  # 1.6 s of "speech", then 1.4 s of silence
-        if cycle < 1.6:
+        cycle = t - SPEECH_AT_S
+        if 0 <= cycle < SPEECH_S:
             envelope = math.sin(math.pi * ((cycle * 4) % 1.0)) ** 2
             voice = sum(math.sin(2 * math.pi * 120 * k * t) / k for k in range(1, 6))
             sample = int(9000 * envelope * voice / 2.3)
@@ -106,9 +110,12 @@ def page(browser, server: str, request: pytest.FixtureRequest) -> Iterator[objec
     assert not errors, f"script errors on the page: {errors}"
 
 
-def _start(page, scenario: str, **selects: str) -> None:
+def _start(page, scenario: str, *, muted: bool = True, **selects: str) -> None:
+    """Start a call; `muted`: the microphone (the WAV) sends silence, so only typing speaks."""
     page.goto(f"{page.server}?scenario={scenario}")
     page.wait_for_selector("body[data-ready=true]")
+    if muted:
+        page.click("#mute")
     for name, value in selects.items():
         page.select_option(f"#{name}", value)
     page.click("#call")
@@ -157,6 +164,23 @@ def test_a_call_on_the_simulator_hands_off_lights_the_graph_and_plays_audio(page
     visible.first.locator("summary").click()
     payload = json.loads(visible.first.locator("pre").inner_text())
     assert payload["type"] == "session.update" and "instructions" in payload["session"]
+
+
+def test_speaking_over_the_agent_cuts_its_audio_and_the_demo_goes_on(page) -> None:
+    _start(page, "simple-handoff", muted=False)
+    # The WAV speaks over the greeting: the simulator hears it (turn detection on the signal), the
+    # engine cuts the greeting where the page had played it, and the spoken turn is the demo's next.
+    page.wait_for_selector(".msg.assistant .cut", timeout=15_000)
+    cut = _state(page)["cut"]
+    assert cut is not None and cut["played_ms"] > 0
+    kinds = page.evaluate("window.consoleState.log.map(e => e.kind)")
+    assert "input_audio_buffer.speech_started" in kinds and "speech_started" in kinds
+    page.wait_for_selector(".msg.user >> text=haiku about snow", timeout=15_000)  # the transcript of the turn
+    page.wait_for_selector("#graph [id=a_haiku_writer].current", timeout=15_000)
+    truncates = page.evaluate(
+        "window.consoleState.log.filter(e => e.kind === 'conversation.item.truncate').map(e => e.payload)"
+    )
+    assert cut["played_ms"] in [t["audio_end_ms"] for t in truncates if t["item_id"] == cut["item_id"]]
 
 
 def test_typing_over_the_agent_cuts_its_audio_at_what_was_heard(page) -> None:

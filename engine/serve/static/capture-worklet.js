@@ -20,7 +20,7 @@ class Capture extends AudioWorkletProcessor {
     this.frame = Math.round(sampleRate / 50);
     this.samples = new Int16Array(this.frame);
     this.filled = 0;
-    this.muted = false;
+    this.muted = !!options.processorOptions.muted;
     this.port.onmessage = (e) => { if ("muted" in e.data) this.muted = e.data.muted; };
   }
 

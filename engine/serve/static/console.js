@@ -431,7 +431,7 @@
     });
     await ctx.audioWorklet.addModule("/static/capture-worklet.js");
     const source = ctx.createMediaStreamSource(stream);
-    const node = new AudioWorkletNode(ctx, "engine-capture", { processorOptions: { codec } });
+    const node = new AudioWorkletNode(ctx, "engine-capture", { processorOptions: { codec, muted: state.muted } });
     node.port.onmessage = (e) => {
       const { bytes, pcm, level } = e.data;
       $("mic-meter").textContent = `mic: ${state.muted ? "muted" : "▮".repeat(Math.min(12, Math.round(level * 40))) || "·"}`;
@@ -471,7 +471,7 @@
     const button = $("call");
     button.textContent = live ? "End call" : "Start call";
     button.classList.toggle("live", live);
-    for (const id of ["text", "send", "mute"]) $(id).disabled = !live;
+    for (const id of ["text", "send"]) $(id).disabled = !live;
     $("ptt").disabled = !live || !state.call || !state.call.pushToTalk;
     $("download-audio").disabled = !state.recorder;
     $("download-events").disabled = !state.log.length;
