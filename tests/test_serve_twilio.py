@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import GRAPHS, ROOT
-from twilio_client import MediaStream, post_voice_webhook
+from twilio_client import MediaStream, mulaw, post_voice_webhook
 
 TOKEN = "twilio-test-token-0123456789"
 
@@ -89,3 +90,37 @@ async def test_the_caller_hears_the_agent_with_marks_and_keys_move_the_call_on(b
                 break
             await call.speak(b"\xff" * 160)
         assert len(call.received_audio) > heard_before + 8000  # more than a second of the next reply
+
+
+def _speech_mulaw(seconds: float = 1.6, rate: int = 8000) -> bytes:
+    """Syllable-like bursts of a voiced tone, as μ-law (what a phone sends)."""
+    out = bytearray()
+    for n in range(int(seconds * rate)):
+        t = n / rate
+        envelope = math.sin(math.pi * ((t * 4) % 1.0)) ** 2
+        voice = sum(math.sin(2 * math.pi * 120 * k * t) / k for k in range(1, 6))
+        out.append(mulaw(int(9000 * envelope * voice / 2.3)))
+    return bytes(out)
+
+
+async def test_talking_over_the_agent_clears_what_twilio_still_had_to_play(base: str) -> None:
+    url = base.replace("http://", "ws://") + "/twilio/media"
+    async with MediaStream(url, {"scenario": "simple-handoff"}) as call:
+        await call.speak(b"\xff" * 800)
+        await call.wait_for_audio()
+        await call.speak(b"\xff" * 1600)  # 200 ms of the greeting heard
+        assert call.clears == 0
+        await call.speak(_speech_mulaw())
+        for _ in range(150):
+            if call.clears:
+                break
+            await call.speak(b"\xff" * 160)
+        assert call.clears >= 1
+        assert not call.playing  # what was queued is gone
+        # The reply to the spoken turn (the haiku) comes after the clear.
+        heard = len(call.received_audio)
+        for _ in range(400):
+            if len(call.received_audio) > heard + 8000:
+                break
+            await call.speak(b"\xff" * 160)
+        assert len(call.received_audio) > heard + 8000

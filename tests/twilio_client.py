@@ -31,6 +31,15 @@ FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
 SILENCE = b"\xff" * FRAME_BYTES  # μ-law's zero
 
 
+def mulaw(sample: int) -> int:
+    """ITU-T G.711 μ-law of one 16-bit sample (what the phone network carries)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(0, magnitude.bit_length() - 8)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (min(exponent, 7) << 4) | mantissa) & 0xFF
+
+
 def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     payload = url + "".join(f"{name}{params[name]}" for name in sorted(params))
     digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
