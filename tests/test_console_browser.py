@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import struct
 import subprocess
@@ -53,14 +54,16 @@ def _speech_like_wav(path: Path, seconds: float = 12.0, rate: int = 48000) -> Pa
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`engine serve graphs/ --port 0 --simulate`, its URL read from its first line."""
+    env = {**os.environ, "ENGINE_DB": str(tmp_path_factory.mktemp("db") / "calls.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env=env,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

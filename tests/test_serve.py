@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,13 +21,15 @@ from engine.serve._wire import Scrubber
 
 
 @pytest.fixture
-def serve() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serve(tmp_path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate", "--drain-seconds", "1.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env=env,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -78,7 +81,7 @@ def test_health_scenarios_and_the_graph_drawing(serve) -> None:
         assert b"AudioWorklet" in res.read()  # the page's own script, served by the app (no CDN)
 
 
-async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve) -> None:
+async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve, tmp_path) -> None:
     _, base = serve
     ws_url = base.replace("http://", "ws://") + "/ws/call"
     async with websockets.connect(ws_url) as ws:
@@ -99,6 +102,13 @@ async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve) -> N
         ended = await _next(ws, "ended")
         assert ended["reason"] == "stopped by the caller" and ended["agent"] == "haiku_writer"
         assert ended["off_script"] == []
+    # The call was recorded as it happened, from the console.
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.records", "list", "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, check=True, env={**os.environ, "ENGINE_DB": str(tmp_path / "calls.db")},
+    )  # fmt: skip
+    [call] = json.loads(done.stdout)
+    assert call["frontend"] == "console" and call["agents"] == ["greeter", "haiku_writer"]
 
 
 async def test_sigterm_drains_calls_and_exits_cleanly(serve) -> None:

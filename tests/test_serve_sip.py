@@ -26,8 +26,13 @@ SECRET = "whsec_" + base64.b64encode(SECRET_KEY).decode()
 
 
 @pytest.fixture(scope="module")
-def base() -> Iterator[str]:
-    env = {**os.environ, "OPENAI_WEBHOOK_SECRET": SECRET}
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("db") / "calls.db")
+
+
+@pytest.fixture(scope="module")
+def base(db: str) -> Iterator[str]:
+    env = {**os.environ, "ENGINE_DB": db, "OPENAI_WEBHOOK_SECRET": SECRET}
     env.pop("OPENAI_API_KEY", None)
     proc = subprocess.Popen(
         [
@@ -138,3 +143,13 @@ def test_sip_headers_land_in_the_context() -> None:
     context = sip_context([Header("From", "sip:+1415@x"), Header("To", "sip:+1800@y"), Header("X-Account", "A-77")])
     assert context["caller"] == "sip:+1415@x" and context["called"] == "sip:+1800@y"
     assert context["sip_headers"]["X-Account"] == "A-77"
+
+
+def test_the_sip_call_is_in_the_call_store(base: str, db: str) -> None:
+    """(Runs after the call above.) Recorded as it happens, from `sip`, with the SIP caller."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.records", "list", "--db", db, "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    sip = [c for c in json.loads(done.stdout) if c["frontend"] == "sip"]
+    assert [c["caller"] for c in sip] == ["sip:+14155550142@example.com"]

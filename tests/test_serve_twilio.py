@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -18,8 +19,13 @@ TOKEN = "twilio-test-token-0123456789"
 
 
 @pytest.fixture(scope="module")
-def base() -> Iterator[str]:
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("db") / "calls.db")
+
+
+@pytest.fixture(scope="module")
+def base(db: str) -> Iterator[str]:
+    env = {**os.environ, "ENGINE_DB": db, "TWILIO_AUTH_TOKEN": TOKEN}
     env.pop("OPENAI_API_KEY", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0"],
@@ -124,3 +130,16 @@ async def test_talking_over_the_agent_clears_what_twilio_still_had_to_play(base:
                 break
             await call.speak(b"\xff" * 160)
         assert len(call.received_audio) > heard + 8000
+
+
+def test_the_calls_are_in_the_call_store(base: str, db: str) -> None:
+    """(Runs after the calls above.) `engine calls list --format json` shows them, from `twilio`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.records", "list", "--db", db, "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    calls = json.loads(done.stdout)
+    twilio = [c for c in calls if c["frontend"] == "twilio"]
+    assert len(twilio) == 2  # the two media streams above
+    assert any(c["caller"] == "+14155550142" for c in twilio)
+    assert all(c["ended_at"] for c in twilio) and any("haiku_writer" in c["agents"] for c in twilio)

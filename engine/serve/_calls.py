@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +13,8 @@ from ..runtime import PlaybackClock, Session, Transport
 from ..runtime.graph_runtime import GraphRuntime
 from ..runtime.line import CallLine
 from ..spec import Document
+
+log = logging.getLogger("engine.serve")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class ServeConfig:
     drain_seconds: float = 30.0
     twilio_auth_token: str = ""  # when set, /twilio/voice checks Twilio's request signature
     twilio_account_sid: str = ""  # with the auth token: transfers and hang-ups of Twilio calls
+    db: str | None = None  # the call store (--db, else $ENGINE_DB, else .engine/calls.db)
+    record: bool = True  # write every call to the call store
     webhook_secret: str = ""  # OPENAI_WEBHOOK_SECRET: /openai/webhook verifies deliveries with it
 
     @property
@@ -32,11 +38,21 @@ class ServeConfig:
 
 
 class OpenCall:
-    """A session and, offline, the simulator it talks to; `close()` ends both."""
+    """A session and, offline, the simulator it talks to, and its record in the call store; `close()`
+    ends them (the record is finished and flushed)."""
 
     def __init__(self, session: Session, sim: Any = None) -> None:
         self.session = session
         self.sim = sim
+        self.recorder: Any = None
+        self._recording: asyncio.Task[Any] | None = None
+
+    def record(self, store: Any, *, frontend: str, doc: Document, caller: str | None, secrets: list[str]) -> None:
+        """Write this call to `store` as it happens (subscribed now: call before `connect()`)."""
+        from ..records import CallRecorder
+
+        self.recorder = CallRecorder(store, frontend=frontend, graph=doc, caller=caller, secrets=secrets)  # type: ignore[arg-type]
+        self._recording = asyncio.create_task(self.recorder.consume(self.session.subscribe()))
 
     @property
     def off_script(self) -> list[str]:
@@ -53,9 +69,14 @@ class OpenCall:
             await self.close()
             raise
 
-    async def close(self) -> None:
+    async def close(self, end_reason: str | None = None) -> None:
+        if self.recorder is not None and end_reason:
+            self.recorder.end_reason = end_reason
         with contextlib.suppress(Exception):
             await self.session.close()
+        if self._recording is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._recording, 10)  # the subscription ends with the session
         if self.sim is not None:
             with contextlib.suppress(Exception):
                 await self.sim.stop()
@@ -71,6 +92,9 @@ async def open_call(
     context: dict[str, Any] | None = None,
     line: CallLine | None = None,
     call_id: str | None = None,
+    store: Any = None,
+    frontend: str = "console",
+    caller: str | None = None,
 ) -> OpenCall:
     """A session for one call, to `connect()` once subscribed to. Live calls of one graph share its
     runtime (compiler cache, toolbox, clients); offline, each call gets a simulator replaying the
@@ -96,6 +120,8 @@ async def open_call(
             graph, approval="ask", playback=playback, transport=transport, line=line, call_id=call_id, **options
         )
         opened = OpenCall(session, sim)
+        if store is not None:
+            opened.record(store, frontend=frontend, doc=doc, caller=caller, secrets=[config.api_key])
     except BaseException:
         if sim is not None:
             await sim.stop()

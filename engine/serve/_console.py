@@ -71,6 +71,7 @@ class ConsoleCall:
         options: CallOptions,
         send: Callable[[str], Awaitable[None]],
         runtime_for: Callable[[Document], GraphRuntime] | None = None,
+        store: Any = None,
     ):
         scenario = catalog.get(options.scenario)
         if scenario is None:
@@ -87,6 +88,7 @@ class ConsoleCall:
         # Live calls of one graph share its runtime (compiler cache, toolbox, clients); a simulated call
         # has its own simulator, whose Responses endpoint its runtime must use, so it has its own runtime.
         self._runtime_for = runtime_for if config.live else None
+        self._store = store
         self.started = time.time()
         self.ended: str | None = None
         self._send = send
@@ -102,7 +104,13 @@ class ConsoleCall:
     async def start(self) -> None:
         """Open the session (and the simulator offline); raises `ConnectFailed` when it cannot connect."""
         self._call = await open_call(
-            self.doc, self.config, runtime_for=self._runtime_for, playback=self.playback, transport=self._transport
+            self.doc,
+            self.config,
+            runtime_for=self._runtime_for,
+            playback=self.playback,
+            transport=self._transport,
+            store=self._store,
+            frontend="console",
         )
         self._session = self._call.session
         self._subscription = self._session.subscribe(audio=True)
@@ -163,7 +171,7 @@ class ConsoleCall:
         self.ended = self.ended or reason
         session, self._session = self._session, None
         assert self._call is not None
-        await self._call.close()
+        await self._call.close(self.ended)
         await self._transport.aclose()
         problems = self._call.off_script
         self._post({"type": "ended", "reason": self.ended, "agent": session.agent, "off_script": problems})

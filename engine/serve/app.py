@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -81,10 +82,24 @@ class Calls:
         return len(cut)
 
 
+def _open_store(config: ServeConfig) -> Any:
+    """The call store every call is written to; None (calls still run, unrecorded) when it cannot open."""
+    if not config.record:
+        return None
+    from ..records import StoreError, open_store
+
+    try:
+        return open_store(config.db)
+    except StoreError as exc:
+        log.error("calls will not be recorded: %s", exc)
+        return None
+
+
 def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette:
     """The console app for the scenarios of `catalog`."""
     config = config or ServeConfig()
     calls = Calls(config)
+    store = _open_store(config)
     runtimes: dict[int, GraphRuntime] = {}  # live calls: one per graph variant, shared by its calls
 
     def runtime_for(doc: Document) -> GraphRuntime:
@@ -99,6 +114,8 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
         await calls.drain()
         for runtime in runtimes.values():
             await runtime.aclose()
+        if store is not None:
+            store.close()
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "console.html", headers={"Cache-Control": "no-cache"})
@@ -130,7 +147,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
 
     sip = SipCalls(
         catalog, config, runtime_for, webhook_secret=config.webhook_secret, refusal=calls.refusal,
-        add=calls.add, remove=calls.remove,
+        add=calls.add, remove=calls.remove, store=store,
     )  # fmt: skip
 
     async def twilio_voice(request: Request) -> Response:
@@ -141,7 +158,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
         if calls.refusal() is not None:
             await ws.close(TRY_AGAIN_LATER)
             return
-        call = TwilioCall(ws, catalog, config, runtime_for)
+        call = TwilioCall(ws, catalog, config, runtime_for, store)
         calls.add(call)
         try:
             await call.run()
@@ -170,7 +187,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             return
         try:
             options = CallOptions.parse(await ws.receive_json())
-            call = ConsoleCall(catalog, config, options, ws.send_text, runtime_for)
+            call = ConsoleCall(catalog, config, options, ws.send_text, runtime_for, store)
             calls.add(call)
         except (CallRefused, ValueError, KeyError) as exc:
             await ws.send_json({"type": "refused", "message": str(exc)})

@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--simulate", action="store_true", help="run every call on the built-in simulator, even with OPENAI_API_KEY"
     )
     parser.add_argument("--url", help="a Realtime-compatible websocket URL to run calls against, instead of OpenAI")
+    parser.add_argument(
+        "--db", help="the call store: a SQLite file or a postgresql:// URL (default: $ENGINE_DB, else .engine/calls.db)"
+    )
+    parser.add_argument("--no-record", action="store_true", help="do not write calls to the call store")
     parser.add_argument("--max-calls", type=int, default=200, help="calls at once before new ones are refused")
     parser.add_argument(
         "--drain-seconds", type=float, default=30.0, help="on SIGTERM, how long calls in progress may go on"
@@ -59,6 +63,8 @@ def main(args: argparse.Namespace) -> int:
         twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
         twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
         webhook_secret=os.environ.get("OPENAI_WEBHOOK_SECRET", ""),
+        db=args.db,
+        record=not args.no_record,
     )
     app = create_app(catalog, config)
     uv_config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")

@@ -73,7 +73,9 @@ class SipCalls:
         refusal: Callable[[], str | None],
         add: Callable[[Any], None],
         remove: Callable[[Any], None],
+        store: Any = None,
     ) -> None:
+        self.store = store
         self.catalog = catalog
         self.config = config
         self._runtime_for = runtime_for
@@ -177,6 +179,9 @@ class SipCall:
                 context=self.context,
                 line=line,
                 call_id=self.call_id,
+                store=owner.store,
+                frontend="sip",
+                caller=self.context.get("caller"),
             )
             events = call.session.subscribe()
             await call.connect()
@@ -190,6 +195,6 @@ class SipCall:
             log.warning("sip call %s failed: %s: %s", self.call_id, type(exc).__name__, exc)
         finally:
             if call is not None:
-                await call.close()
+                await call.close(self.ended)
             await transport.aclose()
             owner._remove(self)

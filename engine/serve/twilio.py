@@ -137,8 +137,10 @@ class TwilioCall:
         catalog: Catalog,
         config: ServeConfig,
         runtime_for: Callable[[Document], GraphRuntime] | None,
+        store: Any = None,
     ) -> None:
         self.id = f"twilio_{time.monotonic_ns()}"
+        self._store = store
         self.ws = ws
         self.catalog = catalog
         self.config = config
@@ -173,7 +175,7 @@ class TwilioCall:
                 if task is not None:
                     task.cancel()
             if self._call is not None:
-                await self._call.close()
+                await self._call.close(self.ended)
             await self._transport.aclose()
 
     async def _read(self) -> None:
@@ -242,6 +244,9 @@ class TwilioCall:
             transport=self._transport,
             context={k: v for k, v in context.items() if v is not None},
             line=line,
+            store=self._store,
+            frontend="twilio",
+            caller=context["caller"],
         )
         self._session = self._call.session
         self._events_subscription = self._session.subscribe(audio=True)
