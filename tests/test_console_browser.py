@@ -259,3 +259,101 @@ def test_two_tabs_are_two_calls_and_the_call_downloads(page, browser, server: st
         page.click("#download-audio")
     with wave.open(str(info.value.path())) as wav:
         assert wav.getnchannels() == 2 and wav.getframerate() == 24000 and wav.getnframes() > 0
+
+
+def test_push_to_talk_sends_the_microphone_only_while_held(page) -> None:
+    _start(page, "simple-handoff", muted=False, mode="ptt")
+    page.wait_for_selector(".msg.assistant >> text=What can I do for you today?", timeout=10_000)
+    assert page.is_enabled("#ptt")
+    page.wait_for_timeout(800)
+    assert _state(page)["mic"] == 0  # the WAV is playing into the page, and nothing is sent
+    box = page.locator("#ptt").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_timeout(3_500)  # hold over the WAV's speech
+    page.mouse.up()
+    sent = _state(page)["mic"]
+    assert 100 < sent < 200  # about 3.5 s of 20 ms frames
+    kinds = page.evaluate("window.consoleState.log.map(e => e.kind)")
+    assert "input_audio_buffer.clear" in kinds and "input_audio_buffer.commit" in kinds
+    assert "input_audio_buffer.speech_started" not in kinds  # no turn detection: the button is the turn
+    page.wait_for_selector(".msg.user >> text=haiku about snow", timeout=10_000)
+    page.wait_for_selector("#graph [id=a_haiku_writer].current", timeout=10_000)
+    assert _state(page)["mic"] == sent
+
+
+DESK = """\
+graph: desk
+description: A help desk whose refunds need a person's approval and whose replies are moderated.
+start: clerk
+agents:
+  clerk:
+    description: Helps with orders.
+    instructions: Help the caller with their order. Stay on topic.
+    tools: [refund]
+tools:
+  refund:
+    description: Refund an order.
+    parameters:
+      type: object
+      properties:
+        order: {type: string}
+      required: [order]
+      additionalProperties: false
+    needs_approval: true
+    returns: {refunded: "{{ args.order }}"}
+guardrails:
+  moderation:
+    classify:
+      model: gpt-5.4-mini
+      categories:
+        OFF_BRAND: Talk about competitors or anything outside this store's service.
+    every_chars: 60
+demo:
+  turns:
+    - model:
+        - say: Hello, how can I help?
+    - user: Please refund order A1.
+      model:
+        - call: refund
+          args: {order: A1}
+        - say: Your refund for order A1 is on its way.
+    - user: What do you think of your competitors?
+      model:
+        - say: Honestly our competitor down the road sells terrible boards and overcharges everyone who walks in.
+          flag: OFF_BRAND
+"""
+
+
+def test_an_approval_is_a_button_and_a_guardrail_trip_is_shown(browser, tmp_path: Path) -> None:
+    (tmp_path / "desk.yaml").write_text(DESK)
+    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db")}
+    cmd = [sys.executable, "-m", "engine.serve", str(tmp_path), "--port", "0", "--simulate"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    assert proc.stdout is not None
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    try:
+        page.server = proc.stdout.readline().split()[-1]
+        _start(page, "desk")
+        page.wait_for_selector(".msg.assistant >> text=how can I help", timeout=10_000)
+        _say(page, "Please refund order A1.")
+        approval = page.locator(".approval")
+        approval.wait_for(timeout=10_000)
+        assert "refund" in approval.inner_text() and '"order": "A1"' in approval.inner_text()
+        page.wait_for_timeout(500)
+        assert page.locator(".card.tool.escalation, .card.tool .result").count() == 0  # it waits for the person
+        approval.locator("button.approve").click()
+        page.wait_for_selector(".card.tool .result >> text=refunded", timeout=10_000)
+        page.wait_for_selector(".msg.assistant >> text=refund for order A1 is on its way", timeout=10_000)
+        _say(page, "What do you think of your competitors?")
+        trip = page.locator(".card.guardrail")
+        trip.wait_for(timeout=10_000)
+        assert "moderation" in trip.inner_text() and "OFF_BRAND" in trip.inner_text()
+    except Exception:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "test_an_approval_is_a_button_and_a_guardrail_trip_is_shown.png"))
+        raise
+    finally:
+        page.close()
+        proc.terminate()
+        proc.wait(10)
