@@ -27,6 +27,7 @@ _CSS = """
   figure { margin: .8rem 0 1.5rem; height: calc(100vh - 6rem); min-height: 320px; border: 1px solid #e2e8f0;
   border-radius: 8px; background: #fbfdff; overflow: hidden; }
   figure svg text { font-family: Helvetica, Arial, "Liberation Sans", "DejaVu Sans", sans-serif; }
+  figure svg g.graph > polygon { fill: transparent; stroke: none; }
   table { border-collapse: collapse; } th, td { text-align: left; vertical-align: top; padding: .35rem .8rem;
   border-bottom: 1px solid #e2e8f0; } code { font-size: 12px; }
 """

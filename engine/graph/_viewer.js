@@ -60,9 +60,16 @@
     let target = full;
     const apply = () => svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
     const pad = 0.04;
+    const MAX_FIT_SCALE = 1.4;  // a small graph is shown at a little over its own size, not blown up
     const fit = () => {
       const t = target;
-      view = { x: t.x - t.w * pad, y: t.y - t.h * pad, w: t.w * (1 + 2 * pad), h: t.h * (1 + 2 * pad) };
+      let w = t.w * (1 + 2 * pad), h = t.h * (1 + 2 * pad);
+      const rect = svg.getBoundingClientRect();
+      if (rect.width && rect.height && Math.min(rect.width / w, rect.height / h) > MAX_FIT_SCALE) {
+        w = rect.width / MAX_FIT_SCALE;
+        h = rect.height / MAX_FIT_SCALE;
+      }
+      view = { x: t.x + t.w / 2 - w / 2, y: t.y + t.h / 2 - h / 2, w, h };
       apply();
     };
     const toDrawing = (clientX, clientY) => {
