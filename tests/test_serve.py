@@ -146,3 +146,29 @@ def test_the_wire_shown_to_the_browser_has_no_audio_and_no_secrets() -> None:
     shown = json.loads(scrub(json.dumps(update)))
     assert shown["session"]["tools"][0]["headers"] == {"X-Key": "<redacted>"}
     assert "sk-test" not in scrub(json.dumps({"type": "error", "error": {"message": "bad key sk-test-0123456789"}}))
+
+
+async def test_a_console_token_guards_the_console_its_api_and_its_calls(tmp_path) -> None:
+    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db"), "ENGINE_CONSOLE_TOKEN": "let-me-in-0123"}
+    cmd = [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().split()[-1].rstrip("/")
+        assert _get(f"{base}/api/scenarios")[0] == 401
+        assert _get(f"{base}/api/scenarios?token=wrong")[0] == 401
+        assert _get(f"{base}/api/scenarios?token=let-me-in-0123")[0] == 200
+        with urllib.request.urlopen(f"{base}/?token=let-me-in-0123", timeout=5) as res:
+            cookie = res.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert _get(f"{base}/healthz")[0] == 200  # health stays open for load balancers
+        ws_url = base.replace("http://", "ws://") + "/ws/call"
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(ws_url):
+                pass
+        async with websockets.connect(ws_url, additional_headers={"Cookie": cookie.split(";")[0]}) as ws:
+            await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
+            assert (await _next(ws, "ready"))["call"]["agent"] == "greeter"
+    finally:
+        proc.terminate()
+        proc.wait(10)

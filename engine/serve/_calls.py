@@ -30,6 +30,7 @@ class ServeConfig:
     twilio_account_sid: str = ""  # with the auth token: transfers and hang-ups of Twilio calls
     db: str | None = None  # the call store (--db, else $ENGINE_DB, else .engine/calls.db)
     record: bool = True  # write every call to the call store
+    console_token: str = ""  # ENGINE_CONSOLE_TOKEN: the console, its API and calls need it when set
     webhook_secret: str = ""  # OPENAI_WEBHOOK_SECRET: /openai/webhook verifies deliveries with it
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +36,7 @@ log = logging.getLogger("engine.serve")
 STATIC = Path(__file__).parent / "static"
 #: Websocket close code for "try again later" (RFC 6455 registry): the server is draining or full.
 TRY_AGAIN_LATER = 1013
+_TOKEN_COOKIE = "engine_console"
 
 
 class Calls:
@@ -117,10 +119,27 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
         if store is not None:
             store.close()
 
+    def allowed(conn: Request | WebSocket) -> bool:
+        """With a console token set, the console, its API and its calls need it (cookie or `?token=`)."""
+        if not config.console_token:
+            return True
+        given = conn.cookies.get(_TOKEN_COOKIE) or conn.query_params.get("token") or ""
+        return hmac.compare_digest(given.encode(), config.console_token.encode())
+
+    def refused() -> Response:
+        return JSONResponse({"error": "this console needs its token: open it as /?token=..."}, status_code=401)
+
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "console.html", headers={"Cache-Control": "no-cache"})
+        if not allowed(request):
+            return HTMLResponse("<h1>401</h1><p>This console needs its token: open it as /?token=…</p>", 401)
+        page = FileResponse(STATIC / "console.html", headers={"Cache-Control": "no-cache"})
+        if config.console_token:
+            page.set_cookie(_TOKEN_COOKIE, config.console_token, httponly=True, samesite="strict")
+        return page
 
     async def scenarios(request: Request) -> Response:
+        if not allowed(request):
+            return refused()
         return JSONResponse(
             {
                 "simulated": not config.live,
@@ -131,12 +150,16 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
         )
 
     async def drawing(request: Request) -> Response:
+        if not allowed(request):
+            return refused()
         scenario = catalog.get(request.path_params["scenario"])
         if scenario is None:
             return JSONResponse({"error": "no such scenario"}, status_code=404)
         return JSONResponse(await asyncio.to_thread(lambda: scenario.drawing))
 
     async def graph_page(request: Request) -> Response:
+        if not allowed(request):
+            return refused()
         scenario = catalog.get(request.path_params["scenario"])
         if scenario is None:
             return HTMLResponse("no such scenario", status_code=404)
@@ -179,6 +202,9 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
         return JSONResponse(body, status_code=200 if reason is None else 503)
 
     async def call_socket(ws: WebSocket) -> None:
+        if not allowed(ws):
+            await ws.close(1008)  # before the handshake completes: the browser sees a refused socket
+            return
         await ws.accept()
         refusal = calls.refusal()
         if refusal is not None:

@@ -64,8 +64,15 @@ def main(args: argparse.Namespace) -> int:
         twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
         webhook_secret=os.environ.get("OPENAI_WEBHOOK_SECRET", ""),
         db=args.db,
+        console_token=os.environ.get("ENGINE_CONSOLE_TOKEN", ""),
         record=not args.no_record,
     )
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not config.console_token:
+        print(
+            f"engine serve: warning: listening on {args.host} with no ENGINE_CONSOLE_TOKEN: anyone who reaches "
+            "this port can start calls" + (" on your OpenAI key" if config.live else ""),
+            file=sys.stderr,
+        )
     app = create_app(catalog, config)
     uv_config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     server = _DrainingServer(uv_config, app.state.calls)
