@@ -12,7 +12,9 @@ Part of `validate` (it compiles tool lists, so it sits above the compile stage).
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -273,7 +275,8 @@ def _python_writes(doc: Document, target: str) -> set[str] | None:
     from .tools.python import CONTEXT_PARAMETER, CallableError, resolve_callable
 
     try:
-        fn = resolve_callable(doc.dir, target)
+        with contextlib.redirect_stdout(sys.stderr):  # a module that prints must not spoil `--format json`
+            fn = resolve_callable(doc.dir, target)
         if CONTEXT_PARAMETER not in inspect.signature(fn).parameters:
             return set()
         module = inspect.getmodule(fn)

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from .script_checks import check_scripts, context_keys, duplicate_names
 from .spec import Document, Finding, Mapping, SpecError, did_you_mean, load_document, load_yaml
 from .spec.document import Loc, schema_findings
-from .spec.files import read_confined
+from .spec.files import FileRefused, confined_file, read_confined
 from .spec.references import check_references, check_script
 from .spec.script import ConversationTest, ConversationTestFile
 
@@ -142,7 +142,21 @@ def tests_file_graph(path: Path) -> tuple[Path, object]:
     """The graph a tests file is for (its `graph:`, else its name without `.tests`) and its raw YAML."""
     raw = load_yaml(path)
     named = raw.get("graph") if isinstance(raw, Mapping) else None
-    graph = path.parent / named if isinstance(named, str) else path.with_name(path.name.replace(".tests.", "."))
+    if not isinstance(named, str):
+        return path.with_name(path.name.replace(".tests.", ".")), raw
+    assert isinstance(raw, Mapping)
+    mark = raw.value_marks["graph"]
+    try:
+        # A regular graph file, wherever it is (tests may live in a folder of their own); the graph then
+        # confines what it names itself.
+        graph = confined_file(path.parent, named, Path(path.resolve().anchor))
+    except FileRefused as exc:
+        if exc.unreadable:
+            return path.parent / named, raw
+        raise SpecError([Finding("E106", f"graph {exc}", mark.file, mark.line, mark.col)]) from None
+    if graph.suffix not in (".yaml", ".yml"):
+        message = f"graph: '{named}' is not a graph file (a .yaml or .yml file)"
+        raise SpecError([Finding("E106", message, mark.file, mark.line, mark.col)])
     return graph, raw
 
 
@@ -297,8 +311,9 @@ def _args_are_known(parameters: dict[str, object]) -> bool:
 
 def _known_variables(doc: Document, *, tool: str | None = None) -> dict[str, object]:
     """What a template may name: the context keys, `context` itself, `agent`, `graph`, and `args` in tools."""
-    # Keys a tool's `sets` adds later count as known: guards are written for them.
-    later = {key: None for t in doc.spec.tools.values() for key in (t.sets or {})}
+    # Keys tools set later (`sets:`, and python tools' `context['key'] = ...`) count as known: guards test them.
+    later = {key: None for key in sorted(context_keys(doc) or ()) if key not in doc.spec.context}
+    later |= {key: None for t in doc.spec.tools.values() for key in (t.sets or {})}
     context = {**later, **doc.spec.context}
     known: dict[str, object] = {**context, "context": context, "agent": "", "graph": doc.spec.graph}
     if tool is not None:

@@ -40,7 +40,7 @@ ODD_EVENTS = [
     ev.TranscriptDelta("assistant", "item_1", None),  # type: ignore[arg-type]
     ev.TranscriptDelta("assistant", 7, {"text": "a dict"}),  # type: ignore[arg-type]
     ev.TranscriptDelta("assistant", "item_1", ["a", "list"], done="yes"),  # type: ignore[arg-type]
-    ev.TranscriptDelta("user", "item_2", 3.5),  # type: ignore[arg-type]
+    ev.TranscriptDelta("user", "item_2", 3.5, done=True),  # type: ignore[arg-type]
     ev.TranscriptDelta(None, None, None),  # type: ignore[arg-type]
     ev.ToolStart("desk", None, "call_1", {"order": 7}),  # type: ignore[arg-type]
     ev.ToolEnd("desk", 5, "call_1", None, ok=None, steps="not a list"),  # type: ignore[arg-type]
@@ -86,7 +86,7 @@ def test_an_event_that_cannot_be_shown_is_one_line_saying_so():
     screen = io.StringIO()
     printer = Printer(Vanishing(), screen)  # type: ignore[arg-type]
     printer.show(ev.TranscriptDelta("assistant", "item_1", "Hello"))
-    printer.show(ev.TranscriptDelta("user", "item_2", "still here"))
+    printer.show(ev.TranscriptDelta("user", "item_2", "still here", done=True))
     assert screen.getvalue() == (
         "  ! an event the terminal cannot show (TranscriptDelta: RuntimeError)\nuser: still here\n"
     )

@@ -214,3 +214,10 @@ def test_ordinary_templates_stay_within_the_limits() -> None:
     assert check_template(source, {**KNOWN, "items": []}) == []
     out = render(source, {"items": ["x", "y"]}, name="t")
     assert out == "00042      x ababab 18446744073709551616 [1, 2, 3] ab x,y"
+
+
+def test_big_numbers_are_values_not_sizes() -> None:
+    variables = {"total": 10**12}
+    assert render("{{ '{} cents'.format(total) }} {{ '%d'|format(total) }}", variables, name="t") == (
+        "1000000000000 cents 1000000000000"
+    )

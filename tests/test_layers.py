@@ -29,6 +29,8 @@ ORDER = ("spec", "graph", "compile", "tools", "script_checks", "validate", "runt
 CORE = frozenset({"spec", "graph", "compile", "tools", "script_checks", "validate", "runtime", "records", "io"})
 SIDE = frozenset({"sim", "testing"})
 RANK = {**dict.fromkeys(LEAVES, 0), **{name: rank for rank, name in enumerate(ORDER, 1)}}
+#: Top-level modules that belong to a layer named otherwise (validation's helpers sit with it).
+MEMBERS = {"script_checks": "validate"}
 
 
 def allowed(importer: str, target: str) -> bool:
@@ -56,7 +58,7 @@ def component(module: str) -> str:
     """The layer a dotted module name under `engine` belongs to (its first part below `engine`)."""
     parts = module.split(".")
     assert parts[0] == "engine", module
-    return parts[1] if len(parts) > 1 else ROOT
+    return MEMBERS.get(parts[1], parts[1]) if len(parts) > 1 else ROOT
 
 
 def _is_module(package_dir: Path, name: str) -> bool:

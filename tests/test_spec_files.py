@@ -35,7 +35,7 @@ def test_including_the_process_environment_is_refused_and_compile_never_prints_i
     path = _graph(tmp_path, "    instructions: !include /proc/self/environ\n")
     code, line, col, message = _only(path)
     assert (code, line, col) == ("E106", 8, 19)
-    assert "'/proc/self/environ' is outside the graph's folder" in message
+    assert "'/proc/self/environ' is outside" in message
     env = {**os.environ, "OPENAI_API_KEY": "sk-test-secret-value-123"}
     out = subprocess.run(
         [sys.executable, "-m", "engine.cli", "compile", str(path)], capture_output=True, text=True, env=env, timeout=60
@@ -48,10 +48,10 @@ def test_including_the_process_environment_is_refused_and_compile_never_prints_i
 @pytest.mark.parametrize(
     ("greeter", "message"),
     [
-        ("    instructions_file: ../../../../../../etc/passwd\n", "is outside the graph's folder"),
-        ("    instructions_file: /etc/passwd\n", "is outside the graph's folder"),
-        ("    instructions: !include ../secret.md\n", "is outside the graph's folder"),
-        ("    instructions: !include /dev/zero\n", "is outside the graph's folder"),
+        ("    instructions_file: ../../../../../../etc/passwd\n", "is outside"),
+        ("    instructions_file: /etc/passwd\n", "is outside"),
+        ("    instructions: !include ../secret.md\n", "is outside"),
+        ("    instructions: !include /dev/zero\n", "is outside"),
     ],
 )
 def test_paths_out_of_the_folder_are_refused_where_written(tmp_path: Path, greeter: str, message: str):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED, MINI
+from conftest import BUNDLED, MINI, ROOT
 
 from engine.cli import main
-from engine.spec import Finding
+from engine.spec import CODES, Finding
 from engine.validate import load_graph, validate_file
 
 
@@ -528,3 +529,9 @@ def test_numbers_are_not_booleans_or_strings(write_graph, setting: str):
     text = MINI.replace("context:", f"session: {{{setting}}}\ncontext:")
     [finding] = validate_file(write_graph(text)).findings
     assert finding.code == "E202" and ("integer" in finding.message or "number" in finding.message)
+
+
+def test_every_code_is_in_the_readme_table():
+    table = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| ")]
+    documented = set(re.findall(r"\b[EW]\d{3}\b", "\n".join(table)))
+    assert documented == set(CODES), (sorted(set(CODES) - documented), sorted(documented - set(CODES)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import MINI
 
 from engine.validate import validate_file, validate_files
@@ -51,6 +52,36 @@ def test_a_tests_file_without_its_graph_says_which_file_it_looked_for(tmp_path: 
     [finding] = validate_file(path).findings
     assert finding.code == "E105" and "looked for " in finding.message
     assert f"{tmp_path / 'lonely.yaml'} (its name without `.tests`)" in finding.message
-    path.write_text("graph: ../elsewhere/g.yaml\ntests:\n  - name: x\n    turns: [{user: hi}]\n")
+    path.write_text("graph: elsewhere/g.yaml\ntests:\n  - name: x\n    turns: [{user: hi}]\n")
     [finding] = validate_file(path).findings
     assert (finding.code, finding.line, finding.col) == ("E105", 1, 8) and "g.yaml (its `graph:`)" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("graph", "message"),
+    [
+        ("/dev/zero", "graph '/dev/zero' is a device, not a regular file"),
+        ("/proc/self/environ", "graph: '/proc/self/environ' is not a graph file (a .yaml or .yml file)"),
+        ("notes.md", "graph: 'notes.md' is not a graph file"),
+    ],
+)
+def test_the_graph_a_tests_file_names_is_a_graph_file(tmp_path: Path, graph: str, message: str):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "notes.md").write_text("graph: x\n")
+    path = tmp_path / "t" / "lonely.tests.yaml"
+    path.write_text(f"graph: {graph}\ntests:\n  - name: x\n    turns: [{{user: hi}}]\n")
+    [finding] = validate_file(path).findings
+    assert (finding.code, finding.line, finding.col) == ("E106", 1, 8) and message in finding.message, finding
+
+
+def test_a_tests_file_may_include_from_the_root_it_declares(tmp_path: Path, write_graph):
+    write_graph(MINI, name="mini.yaml")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "shared.yaml").write_text("[{user: hi, model: [{call: lookup, args: {query: a}}]}]\n")
+    path = tmp_path / "t" / "mini.tests.yaml"
+    text = "graph: ../mini.yaml\ntests:\n  - name: x\n    turns: !include ../shared.yaml\n"
+    path.write_text(text)
+    [finding] = validate_file(path).findings
+    assert finding.code == "E106" and "is outside" in finding.message
+    path.write_text("root: ..\n" + text)
+    assert validate_file(path).findings == []

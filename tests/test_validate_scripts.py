@@ -226,3 +226,14 @@ def test_an_agent_without_instructions_is_a_warning(tmp_path: Path):
     [(code, line, col, message)] = _validate(tmp_path, text)
     assert (code, (line, col)) == ("W312", _at(text, "billing:\n"))
     assert message == "agent 'billing' has no instructions (`instructions:` or `instructions_file:`)"
+
+
+def test_guards_may_test_keys_python_tools_assign(tmp_path: Path):
+    (tmp_path / "clinic_tools.py").write_text("def book(*, context):\n    context['slot'] = 'nine'\n    return 'ok'\n")
+    text = CLINIC.replace("  verify:\n", "  book:\n    run: clinic_tools:book\n  verify:\n").replace(
+        "tools: [decide, verify]", "tools: [decide, verify, book]"
+    )
+    text = text.replace("{to: ask, when: greeted}", "{to: ask, when: greeted, guard: context.slot}")
+    assert _validate(tmp_path, text) == []
+    [(code, _, _, message)] = _validate(tmp_path, text.replace("context.slot", "context.slott"))
+    assert code == "E402" and "(did you mean 'slot'?)" in message

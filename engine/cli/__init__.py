@@ -35,6 +35,8 @@ COMMANDS: dict[str, Command] = {
     "run": Command("engine.cli.run", "run a graph live, or replay its demo on the simulator without a key"),
     "test": Command("engine.cli.test", "run conversation tests (offline on the simulator, or --live)"),
     "replay": Command("engine.cli.replay", "render a recorded events file (run --events) in the terminal"),
+    "sim": Command("engine.sim.command", "serve the built-in simulator for any Realtime client"),
+    "calls": Command("engine.records.command", "list, show and export recorded calls"),
     "init": Command("engine.cli.init", "create a project: a graph, its prompt, a python tool module and tests"),
     "schema": Command("engine.cli.schema", "print the JSON Schema of the graph file"),
 }

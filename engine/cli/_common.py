@@ -51,19 +51,10 @@ def secrets_redactor(headers: Iterable[tuple[str, str]] = (), doc: Document | No
 def secret_values(headers: Iterable[tuple[str, str]] = (), doc: Document | None = None) -> list[str]:
     secrets = [os.environ.get(KEY_ENV, ""), *auth_headers(dict(headers)).values()]
     if doc is not None:
-        secrets += [os.environ.get(name, "") for name in _header_envs(doc)]
+        from ..tools.credentials import secret_values as graph_secrets
+
+        secrets += graph_secrets(doc)
     return [s for s in secrets if s]
-
-
-def _header_envs(doc: Document) -> set[str]:
-    """Names of the environment variables the graph's tools send as header values."""
-    names: set[str] = set()
-    for tool in doc.spec.tools.values():
-        for call in (tool.http, tool.mcp):
-            for value in getattr(call, "headers", {}).values():
-                if not isinstance(value, str) and getattr(value, "env", None):
-                    names.add(value.env)
-    return names
 
 
 def emit(text: str | bytes, output: Path | None) -> int:
@@ -85,13 +76,24 @@ def emit(text: str | bytes, output: Path | None) -> int:
     return EXIT_OK
 
 
-def load_or_report(path: Path) -> Any:
-    """The validated document of `path`, or None with its findings printed to standard error."""
+def load_or_report(path: Path, *, warn: bool = False) -> Any:
+    """The validated document of `path`, or None with its findings printed to standard error.
+    `warn`: also print, once, what the model lifecycle warns of (a model shutting down)."""
     from ..errors import SpecError
     from ..validate import load_graph
 
     try:
-        return load_graph(path)
+        doc = load_graph(path)
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return None
+    if warn:
+        from ..graph import lint_models
+
+        warn_findings(lint_models(doc))
+    return doc
+
+
+def warn_findings(findings: Iterable[Any]) -> None:
+    for finding in findings:
+        print(f"engine: {finding.format()}", file=sys.stderr)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load_or_report
+from ._common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load_or_report, warn_findings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,30 +19,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--all", action="store_true", help="every agent (and every enforced state)")
     parser.add_argument("--state", help="a state of the agent's enforced state machine")
     parser.add_argument("--call-id", help="compile for a SIP call (audio formats left to the call)")
+    parser.add_argument("--api", choices=["realtime", "live"], help="the voice API (default: the graph's `api:`)")
 
 
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from ..compile import compile_all, compile_session
+    from ..compile import compile_for_api, compile_session, live_api_findings
     from ..errors import CompileError
     from ..spec import did_you_mean
 
     if args.all and (args.state or args.call_id):
         print("engine: --all compiles every agent and state; it takes neither --state nor --call-id", file=sys.stderr)
         return EXIT_USAGE
-    doc = load_or_report(args.file)
+    doc = load_or_report(args.file, warn=True)
     if doc is None:
         return EXIT_FAIL
-    if args.all:
-        print(json.dumps(compile_all(doc), indent=2))
-        return EXIT_OK
+    api = args.api or doc.spec.api
+    if api == "live" and doc.spec.api != "live":
+        warn_findings(live_api_findings(doc))  # what validate says of this graph on GPT-Live
     agent = args.agent or doc.spec.start
     if agent not in doc.spec.agents:
         print(f"engine: unknown agent '{agent}'{did_you_mean(agent, doc.spec.agents)}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        event = compile_session(doc, agent, state=args.state, call_id=args.call_id)
+        if api == "realtime" and not args.all:
+            event = compile_session(doc, agent, state=args.state, call_id=args.call_id)
+        else:
+            event = compile_for_api(doc, api, agent=args.agent, state=args.state, all=args.all)
     except CompileError as exc:  # a state that does not exist or is not enforced
         print(f"engine: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._common import EXIT_FAIL, EXIT_USAGE, KEY_ENV, add_header_option, load_or_report, secret_values
+from ._record import add_db_option
+from .audio import add_audio_arguments, wants_audio
 
 if TYPE_CHECKING:
     from ..sim import Mismatch, ScriptError
     from ..spec import Document
+    from .audio import AudioCall
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=Path, metavar="FILE.jsonl", help="record every client and server event")
     parser.add_argument("--approve", choices=["ask", "auto", "deny"], default="ask", help="approval policy")
     parser.add_argument("--simulate", action="store_true", help="replay the demo on the simulator even with a key")
+    add_db_option(parser)
+    add_audio_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,25 +41,47 @@ def main(args: argparse.Namespace) -> int:
     if args.simulate and (args.url or args.call_id):
         print("engine: --simulate replays the demo on the simulator; it takes no --url or --call-id", file=sys.stderr)
         return EXIT_USAGE
-    doc = load_or_report(args.file)
+    doc = load_or_report(args.file, warn=True)
     if doc is None:
         return EXIT_FAIL
     secrets = secret_values(args.header, doc)
     logs.configure(debug=logs.debug_requested(), redact=Redactor(secrets))
     live = bool(os.environ.get(KEY_ENV) or args.url) and not args.simulate
+    if args.fast and live:
+        print("engine: --fast streams faster than real time, which only the simulator allows", file=sys.stderr)
+        return EXIT_USAGE
+    call = _audio_call(args, doc)
+    if call is False:
+        return EXIT_FAIL
     if live:
         from .terminal import converse_live
 
-        return asyncio.run(converse_live(doc, args, secrets))
-    return asyncio.run(_simulate(doc, args, secrets))
+        return asyncio.run(converse_live(doc, args, secrets, call))
+    return asyncio.run(_simulate(doc, args, secrets, call))
 
 
-async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str]) -> int:
+def _audio_call(args: argparse.Namespace, doc: Document) -> AudioCall | bool | None:
+    """The call's audio side (None for a text call), or False when its file or device fails (reported)."""
+    if not wants_audio(args):
+        return None
+    from ..io import AudioFileError
+    from ..io.devices import DeviceUnavailable
+    from .audio import AudioCall
+
+    try:
+        return AudioCall(args, doc, doc.spec.demo.agent if doc.spec.demo else None)
+    except (AudioFileError, DeviceUnavailable) as exc:
+        print(f"engine: {exc}", file=sys.stderr)
+        return False
+
+
+async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str], call: AudioCall | None) -> int:
     import asyncio
 
     from ..runtime import events as ev
     from ..runtime import replay
     from ..sim import Simulator
+    from ._record import recorded
     from .terminal import Printer, new_session
 
     demo = doc.spec.demo
@@ -64,9 +91,18 @@ async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str])
     why = "--simulate" if args.simulate else f"no {KEY_ENV}"
     print(f"Replaying the demo conversation of '{doc.spec.graph}' on the built-in simulator ({why}).")
     approval = "auto" if args.approve == "ask" else args.approve
-    async with Simulator(demo) as sim:
+    # A caller speaking from a file hears the agent at real time, so that barge-in cuts at what was heard.
+    async with Simulator(demo, realtime_pacing=call is not None and not args.fast) as sim:
+        on_audio = call.on_audio if call is not None else None
         session = new_session(
-            doc, args, url=sim.url, api_key="sim-key", agent=demo.agent, context=demo.context, approval=approval
+            doc,
+            args,
+            url=sim.url,
+            api_key="sim-key",
+            agent=demo.agent,
+            context=demo.context,
+            approval=approval,
+            on_audio=on_audio,
         )
         if session is None:
             return EXIT_FAIL
@@ -80,15 +116,21 @@ async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str])
             return "failed: the demo is at fault (see below)" if at_fault else None
 
         printer = Printer(session, secrets=secrets, hidden=refused, blamed=blamed)
-        async with session:
+        async with recorded(session, doc, frontend="run", db=args.db, secrets=secrets), session:
             printing = asyncio.create_task(printer.run())
-            await replay(session, demo)
+            if call is not None:
+                await call.converse(session, opens=bool(demo.turns) and demo.turns[0].user is None)
+            else:
+                await replay(session, demo)
         await printing
         problems = _problems(sim.script_errors, sim.mismatches)
+    unwritten = call.finish() if call is not None else None
     for problem in problems:
         print(f"engine: the demo went off script: {problem}", file=sys.stderr)
     print(f"Replay finished on agent '{session.agent}'{'' if not problems else ' (off script)'}.")
-    return EXIT_FAIL if problems else 0
+    if unwritten is not None:
+        print(f"engine: {unwritten}", file=sys.stderr)
+    return EXIT_FAIL if problems or unwritten else 0
 
 
 def _problems(errors: list[ScriptError], mismatches: list[Mismatch]) -> list[str]:

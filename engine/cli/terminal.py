@@ -27,6 +27,7 @@ from ..runtime import events as ev
 if TYPE_CHECKING:
     from ..runtime import Decision, Session
     from ..spec import Document
+    from .audio import AudioCall
 
 _DECISIONS: dict[str, Decision] = {"y": "approve", "a": "always_approve", "v": "always_deny"}
 # Query parameters that may carry a credential (Azure `api-key=`, signed URLs): never printed.
@@ -162,10 +163,17 @@ class Printer:
         match event:
             case ev.TranscriptDelta(role="assistant", item_id=item_id, delta=delta, done=done):
                 self._assistant(t(item_id), t(delta), bool(done))
-            case ev.TranscriptDelta(role="user", delta=delta):
-                self._line(f"user: {t(delta)}")
+            case ev.TranscriptDelta(role="user", delta=delta, done=True):
+                self._line(f"user: {t(delta)}")  # a spoken turn streams in pieces: shown once, whole
+            case ev.TranscriptDelta(role="user"):
+                pass
             case ev.HandoffEvent(source=source, target=target):
                 self._line(f"  ⇢ handoff: {t(source)} → {t(target)}")
+            case ev.CallTransferred(agent=agent, to=to):
+                self._line(f"  ☎ {t(agent)} transferred the call to {t(to)}")
+            case ev.CallEnded(reason=reason):
+                self._line(f"  ☎ call ended ({t(reason)})")
+
             case ev.StateChanged(agent=agent, source=source, target=target):
                 self._line(f"  ⇢ state: {t(agent)} {t(source)} → {t(target)}")
             case ev.TransitionRefused(agent=agent, target=target, reason=reason):
@@ -350,37 +358,53 @@ def new_session(doc: Document, args: argparse.Namespace, **options: Any) -> Sess
         return None
 
 
-async def converse_live(doc: Document, args: argparse.Namespace, secrets: list[str]) -> int:
-    """A live conversation: connect, then each typed line is a user turn, until an empty line or the end."""
+async def converse_live(doc: Document, args: argparse.Namespace, secrets: list[str], call: AudioCall | None) -> int:
+    """A live conversation: connect, then each typed line is a user turn, until an empty line or the end
+    (with `call`, the caller speaks from a file or the microphone instead)."""
     from ..runtime.session import OPENAI_REALTIME_URL
+    from ._record import recorded
 
     headers = dict(args.header)
     keyboard = _Keyboard()
     approvals = _Approvals(keyboard)
     asks = args.approve == "ask"
     session = new_session(
-        doc, args, url=args.url, headers=headers, call_id=args.call_id, approval=approvals if asks else args.approve
+        doc,
+        args,
+        url=args.url,
+        headers=headers,
+        call_id=args.call_id,
+        approval=approvals if asks else args.approve,
+        on_audio=call.on_audio if call is not None else None,
     )
     if session is None:
         return 1
     printer = approvals.printer = Printer(session, asks=asks, secrets=secrets)
-    failure = await _connect(session, headers)
-    redact = Redactor(secrets)
-    if failure is not None:
-        where = _public_url(args.url or OPENAI_REALTIME_URL)
-        print(f"engine: cannot connect to {where}: {redact(failure)}", file=sys.stderr)
+    async with recorded(session, doc, frontend="run", db=args.db, secrets=secrets):
+        failure = await _connect(session, headers)
+        redact = Redactor(secrets)
+        if failure is not None:
+            where = _public_url(args.url or OPENAI_REALTIME_URL)
+            print(f"engine: cannot connect to {where}: {redact(failure)}", file=sys.stderr)
+            return 1
+        where = _public_url(args.url) if args.url else "OpenAI"
+        how = "Speaking from the caller's audio" if call is not None else "Type a message; an empty line or Ctrl-D ends"
+        print(f"Connected to {where} as '{doc.spec.graph}'. {how}.", flush=True)
+        printing = asyncio.create_task(printer.run())
+        try:
+            if call is not None:
+                await call.converse(session, opens=True)
+            else:
+                keyboard.start()
+                await _converse(session, keyboard)
+        except ConnectionError:  # lost for good: the printer shows the session's fatal error
+            return 1
+        finally:
+            await session.close()
+            await printing
+    if call is not None and (unwritten := call.finish()) is not None:
+        print(f"engine: {unwritten}", file=sys.stderr)
         return 1
-    where = _public_url(args.url) if args.url else "OpenAI"
-    print(f"Connected to {where} as '{doc.spec.graph}'. Type a message; an empty line or Ctrl-D ends.", flush=True)
-    printing = asyncio.create_task(printer.run())
-    try:
-        keyboard.start()
-        await _converse(session, keyboard)
-    except ConnectionError:  # lost for good: the printer shows the session's fatal error
-        return 1
-    finally:
-        await session.close()
-        await printing
     return 0
 
 

@@ -125,6 +125,7 @@ def _check_size(value: Any, what: str) -> Any:
 
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
+_NESTED_FIELD = re.compile(r"\{[^{}]*:[^{}]*\{")
 
 
 def _check_printf(fmt: str, args: Any) -> None:
@@ -145,9 +146,9 @@ def _check_format(fmt: str, args: Iterable[Any]) -> None:
         spec = field.partition(":")[2]
         for width in re.findall(r"\d+", spec):
             _check_int(int(width), "a width of")
-    if "{" in fmt:
+    if _NESTED_FIELD.search(fmt):  # a width taken from the arguments; other arguments are values to format
         for value in args:
-            _check_int(value, "a format argument of")
+            _check_int(int(value) if isinstance(value, str) and value.isdecimal() else value, "a format argument of")
 
 
 def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:

@@ -7,14 +7,14 @@
 The tables are described in `engine.records._schema`.
 """
 
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._schema import VERSION as SCHEMA_VERSION
 from ._store import DEFAULT_DB, ENV_VAR, CallStore, StoreError, open_store, store_url
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._recorder import FRONTENDS, CallRecorder, graph_hash, new_call_id, record_call
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
 _RECORDER = {"FRONTENDS", "CallRecorder", "graph_hash", "new_call_id", "record_call"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # The recorder reads the runtime's events, which pull in the whole runtime: `engine calls` needs none of it.
     if name in _RECORDER:
         from . import _recorder

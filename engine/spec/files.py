@@ -62,14 +62,14 @@ def confined_file(base: Path, relative: str, root: Path) -> Path:
         raise FileRefused(f"'{relative}' not found (an empty file name)", unreadable=True)
     written = base / relative
     target = written.resolve()
-    folder = "the graph's folder" if root == base.resolve() else "the graph's root"
-    root_text = f"{folder} {display_path(root).rstrip('/')}/"
+    root_text = f"{display_path(root).rstrip('/')}/"
     if not target.is_relative_to(root):
         link = _link_out(written, root)
         if link is not None:
             raise FileRefused(f"'{relative}' goes through a symlink ({_shown(link)}) pointing outside {root_text}")
         raise FileRefused(
-            f"'{relative}' is outside {root_text} (declare a wider `root:` in the graph to allow a parent folder)"
+            f"'{relative}' is outside {root_text}: files a graph names lie in its folder "
+            "(declare a wider `root:` to allow a parent folder)"
         )
     try:
         info = os.stat(target)

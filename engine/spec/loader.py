@@ -3,7 +3,9 @@
 It builds on `yaml.SafeLoader` (only plain data, never Python objects), refuses duplicate keys
 (a key merged in with `<<:` may be overridden, as YAML intends), and adds one tag, `!include path`,
 which inlines another YAML file (or, for any other suffix, the file's text) relative to the
-including file. Mappings and sequences come back as `Mapping` and `Sequence`, plain `dict`/`list`
+including file. Included files are confined to the graph's folder, or the folder its top-level
+`root:` names (see `files.py`), so the document is composed before it is constructed: `root:` is
+read first. Mappings and sequences come back as `Mapping` and `Sequence`, plain `dict`/`list`
 subclasses that remember the marks of their keys and items, so any later layer can point at
 `file:line:col`.
 

@@ -129,4 +129,5 @@ class ConversationTestFile(_Strict):
     """A sibling `<graph>.tests.yaml`: conversation tests for the graph beside it."""
 
     graph: str | None = Field(None, description="the graph file (default: the name without `.tests`)")
+    root: str | None = Field(None, description="the folder (relative to this file) files it includes must lie in")
     tests: list[ConversationTest] = Field(min_length=1)

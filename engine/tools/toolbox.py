@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 
 from engine.redact import Redactor
 from engine.spec import Document, Tool, did_you_mean
+from engine.spec.files import FileRefused, read_confined
 
 from .base import (
     DEFAULT_MAX_OUTPUT_CHARS,
@@ -246,12 +247,11 @@ class Toolbox:
             esc = tool.escalate
             assert esc is not None
             if esc.instructions_file is not None:
-                path = self.doc.dir / esc.instructions_file
-                try:
-                    self._instructions[name] = path.read_text(encoding="utf-8")
-                except OSError as exc:
+                try:  # confined as validate confines it: the file may have changed since
+                    self._instructions[name] = read_confined(self.doc.dir, esc.instructions_file, self.doc.root)
+                except FileRefused as exc:
                     raise ToolError(
-                        f"Tool '{name}' is misconfigured: cannot read its instructions file ({exc.strerror})."
+                        f"Tool '{name}' is misconfigured: its instructions file is refused ({exc})."
                     ) from None
             else:
                 self._instructions[name] = esc.instructions
