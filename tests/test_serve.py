@@ -172,3 +172,34 @@ async def test_a_console_token_guards_the_console_its_api_and_its_calls(tmp_path
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_the_live_path_runs_against_any_realtime_server_given_by_url(tmp_path) -> None:
+    """`--url` takes the live path (one shared GraphRuntime per graph, no per-call simulator): here
+    against `engine sim`, a Realtime server in another process."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "engine.sim", str(GRAPHS / "simple_handoff.yaml"), "--port", "0"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db")}
+    env.pop("OPENAI_API_KEY", None)
+    serve = None
+    try:
+        assert sim.stdout is not None
+        url = sim.stdout.readline().split()[-1]
+        assert url.startswith("ws://")
+        cmd = [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--url", url]
+        serve = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        assert serve.stdout is not None
+        base = serve.stdout.readline().split()[-1].rstrip("/")
+        assert _get(f"{base}/api/scenarios")[1]["simulated"] is False
+        async with websockets.connect(base.replace("http://", "ws://") + "/ws/call") as ws:
+            await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
+            assert (await _next(ws, "ready"))["call"]["simulated"] is False
+            await ws.send(json.dumps({"type": "text", "text": "Could you write me a haiku about snow?"}))
+            assert (await _event(ws, "handoff"))["target"] == "haiku_writer"
+    finally:
+        for proc in (serve, sim):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
