@@ -84,7 +84,7 @@
       view = { x: p.x - (p.x - view.x) * k, y: p.y - (p.y - view.y) * k, w: view.w * k, h: view.h * k };
       apply();
     };
-    // Show `selector`'s elements at a readable scale (about 1:1) when the whole drawing is too small to
+    // Show `selector`'s elements at a readable scale (1.25 px a point) when the whole drawing is too small to
     // read; otherwise the whole drawing. Returns whether it zoomed in.
     const focus = (selector) => {
       const rect = svg.getBoundingClientRect();
@@ -92,7 +92,7 @@
       if (!box || !rect.width) return false;
       const scale = Math.min(rect.width / target.w, rect.height / target.h);
       if (scale >= 0.7) { fit(); return false; }
-      const w = Math.max(rect.width / 0.95, box.w * 1.3), h = Math.max(rect.height / 0.95, box.h * 1.3);
+      const w = Math.max(rect.width / 1.25, box.w * 1.3), h = Math.max(rect.height / 1.25, box.h * 1.3);
       view = { x: box.x + box.w / 2 - w / 2, y: box.y + box.h / 2 - h / 2, w, h };
       apply();
       return true;

@@ -134,9 +134,21 @@
 
   // --- the event log ----------------------------------------------------------------------------
   const MAX_LOG = 3000;
+  // Streams of the same small event (audio deltas, ~50 a second) fold into one line with a count;
+  // the download keeps every one.
+  const FOLDED = new Set(["response.output_audio.delta", "response.output_audio_transcript.delta",
+    "conversation.item.input_audio_transcription.delta", "transcript"]);
   function log(source, kind, payload, t) {
     const entry = { source, kind, t: t || Date.now(), payload };
     state.log.push(entry);
+    const last = $("log").lastElementChild;
+    if (FOLDED.has(kind) && last && last.dataset.kind === kind && last.dataset.source === source) {
+      last.count = (last.count || 1) + 1;
+      last.querySelector(".kind").textContent = `${kind} ×${last.count}`;
+      last.payload = payload;
+      $("log-count").textContent = `${state.log.length}`;
+      return;
+    }
     const node = el("details", `entry ${source}`);
     const summary = el("summary");
     const time = new Date(entry.t);
@@ -144,9 +156,12 @@
       el("span", "time", time.toTimeString().slice(0, 8) + "." + String(time.getMilliseconds()).padStart(3, "0")),
       el("span", "kind", kind));
     node.append(summary);
+    node.payload = payload;
     node.addEventListener("toggle", () => {
-      if (node.open && !node.querySelector("pre")) node.append(el("pre", "", pretty(payload)));
-    }, { once: false });
+      const shown = node.querySelector("pre");
+      if (shown) shown.remove();
+      if (node.open) node.append(el("pre", "", pretty(node.payload)));  // a folded line shows its latest
+    });
     node.dataset.kind = kind;
     node.dataset.source = source;
     applyFilter(node);
