@@ -17,7 +17,7 @@ def test_inspect_shows_agents_states_tools_handoffs_and_offers(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("customer-service-retail (")
     assert lines[0].endswith("retail.yaml): model gpt-realtime-2.1, starts at authentication")
-    assert "agents (4):" in lines and "tools (9):" in lines
+    assert "agents (4):" in lines and "tools (11):" in lines
     assert any(
         line.split()
         == [

@@ -164,3 +164,43 @@ async def test_classifier_failure_neither_trips_nor_raises(doc, caplog):
 
 async def test_classifier_without_a_client_does_not_trip(checker):
     assert await checker.check("moderation", "Only an idiot would ask that.", {}) is None
+
+
+DECIDED = GRAPH.replace(
+    """      model: gpt-4o-mini
+      instructions: You moderate a retail voice agent.""",
+    """      model: gpt-6-luna
+      via: decisions
+      threshold: 0.9
+      instructions: You moderate a retail voice agent.""",
+)
+
+
+async def test_a_classifier_on_the_decisions_endpoint(write_graph):
+    doc = load_document(write_graph(DECIDED, **{"checks.py": CHECKS}))
+    async with Simulator(SCRIPT) as sim:
+        responses = ResponsesClient(api_key="sk-test-key-123456", base_url=sim.http_base)
+        checker = GuardrailChecker(doc, responses)
+        trip = await checker.check("moderation", "Only an idiot would ask that.", {})
+        assert trip is not None and trip.category == "OFFENSIVE" and "0.97" in trip.rationale
+        assert await checker.check("moderation", "Happy to help.", {}) is None
+        [request, _] = sim.responses_requests
+        assert request["model"] == "gpt-6-luna" and request["input"] == "Only an idiot would ask that."
+        [question] = request["questions"]
+        assert question["type"] == "choice" and question["instructions"].startswith("You moderate")
+        assert [c["value"] for c in question["choices"]] == ["OFFENSIVE", "OFF_BRAND", "NONE"]
+        await responses.aclose()
+    doc = load_document(write_graph(DECIDED.replace("threshold: 0.9", "threshold: 0.99"), **{"checks.py": CHECKS}))
+    async with Simulator(SCRIPT) as sim:  # the simulator answers with confidence 0.97: under 0.99, no trip
+        responses = ResponsesClient(api_key="sk-test-key-123456", base_url=sim.http_base)
+        checker = GuardrailChecker(doc, responses)
+        assert await checker.check("moderation", "Only an idiot would ask that.", {}) is None
+        await responses.aclose()
+
+
+def test_the_decisions_endpoint_takes_one_model(write_graph):
+    from engine.validate import validate_file
+
+    path = write_graph(DECIDED.replace("model: gpt-6-luna", "model: gpt-5.4-mini"), **{"checks.py": CHECKS})
+    [finding] = [f for f in validate_file(path).findings if f.severity == "error"]
+    assert finding.code == "E202" and "only model 'gpt-6-luna'" in finding.message

@@ -300,7 +300,7 @@ def named_models(doc: Document, api: str | None = None) -> Iterator[tuple[str, s
         if tool.escalate is not None:
             yield tool.escalate.model, "text", ("tools", name, "escalate", "model")
     for name, guardrail in spec.guardrails.items():
-        if guardrail.classify is not None:
+        if guardrail.classify is not None and guardrail.classify.via == "responses":
             yield guardrail.classify.model, "text", ("guardrails", name, "classify", "model")
 
 

@@ -38,6 +38,16 @@ def responses_base(url: str | None) -> str | None:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
+def credentials(api_key: str | None, headers: dict[str, str] | None) -> tuple[str, dict[str, str]]:
+    """The API key (default `OPENAI_API_KEY`) and the connection's headers: a bearer token with the
+    key, unless a credential header (Azure's `api-key`) is given."""
+    api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+    headers = dict(headers or {})
+    if api_key and not auth_headers(headers):
+        headers["Authorization"] = f"Bearer {api_key}"
+    return api_key, headers
+
+
 class GraphRuntime:
     """The shared machinery of one graph. Use as `async with GraphRuntime(graph) as runtime:` and
     pass it to each `Session(runtime, ...)`; close it after the last session.
@@ -58,10 +68,7 @@ class GraphRuntime:
     ) -> None:
         self.graph = graph
         self.url = url
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        self.headers = dict(headers or {})
-        if self.api_key and not auth_headers(self.headers):
-            self.headers["Authorization"] = f"Bearer {self.api_key}"
+        self.api_key, self.headers = credentials(api_key, headers)
         self.compiler = SessionCompiler(graph)
         self.toolbox = Toolbox(graph)
         self.responses = ResponsesClient(

@@ -98,9 +98,12 @@ class GuardrailChecker:
             log.warning("guardrail %s: no Responses API client; not checking", name)
             return None
         try:
-            response = await self._responses.create(**classify_request(name, guardrail, text))
-            answer = json.loads(response.output_text)
-            category, rationale = answer["category"], str(answer.get("rationale", ""))
+            if classifier.via == "decisions":
+                category, rationale = await self._decide(name, guardrail, text)
+            else:
+                response = await self._responses.create(**classify_request(name, guardrail, text))
+                answer = json.loads(response.output_text)
+                category, rationale = answer["category"], str(answer.get("rationale", ""))
         except Exception as exc:  # the API, the network or the answer: a failed check must not stop the reply
             log.warning("guardrail %s: the classifier failed (%s: %s); not tripping", name, type(exc).__name__, exc)
             return None
@@ -110,6 +113,35 @@ class GuardrailChecker:
             log.warning("guardrail %s: the classifier answered an unknown category %r; not tripping", name, category)
             return None
         return Trip(name, category, rationale)
+
+    async def _decide(self, name: str, guardrail: Guardrail, text: str) -> tuple[str, str]:
+        """One choice question to the Decisions endpoint: the category, unless its confidence is too low."""
+        assert self._responses is not None and guardrail.classify is not None
+        decision = await self._responses.decide(**decision_request(name, guardrail, text))
+        answer = decision.answers[0]
+        if answer.type != "choice":
+            return NONE, f"the Decisions model answered {answer.type}"
+        rationale = f"{answer.choice} with confidence {answer.confidence:.2f} (Decisions endpoint)"
+        if answer.confidence < guardrail.classify.threshold:
+            return NONE, rationale
+        return str(answer.choice), rationale
+
+
+def decision_request(name: str, guardrail: Guardrail, text: str) -> dict[str, Any]:
+    """The Decisions API request that classifies `text` for a `classify: {via: decisions}` guardrail."""
+    classifier = guardrail.classify
+    assert classifier is not None
+    choices = [{"value": c, "description": d} for c, d in classifier.categories.items()]
+    instructions = (
+        classifier.instructions.strip() + "\n\n" if classifier.instructions else ""
+    ) + "The input is a reply a voice agent is speaking. Which category does it fall in?"
+    question = {
+        "type": "choice",
+        "name": name,
+        "instructions": instructions,
+        "choices": [*choices, {"value": NONE, "description": "none of the above"}],
+    }
+    return {"model": classifier.model, "input": text, "questions": [question]}
 
 
 def classify_request(name: str, guardrail: Guardrail, text: str) -> dict[str, Any]:

@@ -20,14 +20,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ..compile import compile_tracing, resolve_state
+from ..compile import resolve_state
+from ..redact import auth_headers
 from ..spec import Document
 from . import events as ev
 from .bargein import BargeIn
 from .bus import DEFAULT_MAXSIZE, EventBus, Subscription
 from .calls import Approval, Calls, Decision
 from .control import CallControl
-from .graph_runtime import OPENAI_REALTIME_URL, GraphRuntime, realtime_url
+from .dispatch import ServerEvents
+from .graph_runtime import OPENAI_REALTIME_URL, GraphRuntime, credentials, realtime_url
 from .history import History
 from .line import CallLine, NoLine, RealtimeCallLine
 from .link import Link
@@ -41,15 +43,6 @@ from .transport import AiohttpTransport, Transport, TransportClosed
 log = logging.getLogger("engine.runtime")
 
 __all__ = ["OPENAI_REALTIME_URL", "Approval", "Decision", "Session"]
-
-
-def _field(event: dict[str, Any], key: str, kind: type = str) -> Any:
-    """A field of a server event, or None when it is missing or null. Raises `TypeError` for a value of
-    the wrong type: the frame is reported as an error event, and the session goes on."""
-    value = event.get(key)
-    if value is None or isinstance(value, kind):
-        return value
-    raise TypeError(f"'{key}' is {type(value).__name__}, not {kind.__name__}")
 
 
 class Session:
@@ -99,11 +92,8 @@ class Session:
         self.context: dict[str, Any] = {**self.graph.spec.context, **(context or {})}
         self.history = History()
         self.toolbox = self.runtime.toolbox
-        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        headers = dict(headers or {})
-        if api_key and not any(k.lower() in ("authorization", "api-key") for k in headers):
-            headers["Authorization"] = f"Bearer {api_key}"
-        secrets = [api_key, *(v for k, v in headers.items() if k.lower() in ("authorization", "api-key"))]
+        api_key, headers = credentials(api_key, headers)
+        secrets = [api_key, *auth_headers(headers).values()]
         recorder = EventRecorder(Path(events_file), secrets) if events_file else None
         self._recorder = recorder
         # aiohttp's client spends less CPU per frame than websockets' (README, Benchmarks); a transport
@@ -135,29 +125,7 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle_waiter: asyncio.Future[None] | None = None
         self._closed = False
-        self._dispatch: dict[str, Callable[[dict[str, Any]], None]] = {
-            "response.output_audio.delta": self._on_audio_delta,
-            "response.output_audio.done": self._on_audio_done,
-            "response.output_audio_transcript.delta": self._on_transcript_delta,
-            "response.output_text.delta": self._on_transcript_delta,
-            "response.output_audio_transcript.done": self._on_transcript_done,
-            "response.output_text.done": self._on_transcript_done,
-            "response.created": self._on_response_created,
-            "response.done": self._on_response_done,
-            "response.output_item.added": self._on_output_item_added,
-            "response.output_item.done": self._on_output_item_done,
-            "conversation.item.added": self._on_item_added,
-            "conversation.item.input_audio_transcription.delta": self._on_user_transcript_delta,
-            "conversation.item.input_audio_transcription.completed": self._on_user_transcript,
-            "conversation.item.deleted": self._on_item_deleted,
-            "input_audio_buffer.speech_started": self._on_speech_started,
-            "input_audio_buffer.speech_stopped": self._on_speech_stopped,
-            "input_audio_buffer.committed": self._on_committed,
-            "input_audio_buffer.timeout_triggered": self._on_input_timeout,
-            "session.created": self._on_session_created,
-            "session.updated": self._on_session_updated,
-            "error": self._on_error,
-        }
+        self._server = ServerEvents(self)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -229,7 +197,7 @@ class Session:
         `response`: parameters of that one response (its own `instructions`, `tool_choice`...)."""
         create = self.sequencer.request(response)
         if create is not None:
-            await self._send_create(create)
+            await self.send_create(create)
 
     async def interrupt(self) -> None:
         """Stop the model: cancel the active (or just requested) response and cut the audio where playback is."""
@@ -271,7 +239,7 @@ class Session:
         if self.link.opened and self.link.failed is None:
             self.emit(ev.AgentEnd(self.agent))
         self.link.closing = True
-        self._idle_check()
+        self.idle_check()
         for task in list(self._tasks):
             task.cancel()
         await self._release()
@@ -308,7 +276,13 @@ class Session:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    async def _send_create(self, create: dict[str, Any]) -> None:
+    def play(self, audio: ev.Audio) -> None:
+        """The assistant's audio, to the player and the subscribers that asked for audio."""
+        if self._on_audio is not None:
+            self._on_audio(audio)
+        self._bus.emit_audio(audio)
+
+    async def send_create(self, create: dict[str, Any]) -> None:
         # Never carried across a reconnect (the new session would answer twice): if it cannot go out
         # now, the restore asks again.
         if self.link.up:
@@ -334,7 +308,7 @@ class Session:
             return
         if self._recorder:
             self._recorder.record("server", event)
-        handler = self._dispatch.get(kind)
+        handler = self._server.handlers.get(kind)
         if handler is None:
             return
         try:
@@ -367,162 +341,14 @@ class Session:
         # While a tool still runs, its output asks for the response itself.
         create = self.sequencer.restored(turn_open=spoke_last, hold=not items or bool(self.calls.in_flight))
         if create is not None:
-            self.spawn(self._send_create(create))
-        self._idle_check()
+            self.spawn(self.send_create(create))
+        self.idle_check()
 
     def on_lost(self, reason: str) -> None:
         self.emit(ev.Error(f"connection lost: {reason}", code="connection_lost", fatal=True))
         self.calls.deny_all()
-        self._idle_check()
+        self.idle_check()
         self._bus.end()
-
-    # --- response sequencing --------------------------------------------------------------------
-
-    def _on_response_created(self, event: dict[str, Any]) -> None:
-        # A response exists whatever its fields hold: the sequencer hears of it first.
-        response = event.get("response")
-        response_id = response.get("id") if isinstance(response, dict) else None
-        self._response_offer = self.moves.offered  # calls of this response are judged by this config
-        cancel = self.sequencer.created(response_id if isinstance(response_id, str) else None)
-        if cancel is not None:
-            self.spawn(self.send(cancel))
-        _field(event, "response", dict)
-
-    def _on_response_done(self, event: dict[str, Any]) -> None:
-        create = self.sequencer.done()  # first: a malformed event must not strand a waiting message
-        if create is not None:
-            self.spawn(self._send_create(create))
-        response = _field(event, "response", dict) or {}
-        status, details = response.get("status"), _field(response, "status_details", dict) or {}
-        if status == "failed":
-            error = _field(details, "error", dict) or {}
-            message = f"the response failed: {error.get('message') or error.get('type') or 'no reason given'}"
-            self.emit(ev.Error(message, code=_field(error, "code") or "response_failed"))
-        elif status == "incomplete":
-            self.emit(ev.Error(f"the response is incomplete: {details.get('reason')}", code="response_incomplete"))
-        for item in _field(response, "output", list) or ():
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                self.bargein.playback.finished(item["id"])  # no more audio comes for it, even if cut short
-        if isinstance(response.get("usage"), dict):
-            self.emit(ev.Usage(_field(response, "id") or "", response["usage"]))
-        self._idle_check()
-
-    def _on_error(self, event: dict[str, Any]) -> None:
-        error = _field(event, "error", dict) or {}
-        code = _field(error, "code")
-        if code == "response_cancel_not_active":
-            return  # a cancel that crossed the response's end on the wire: nothing to stop
-        if code == "conversation_already_has_active_response":
-            self.sequencer.already_active()  # retried after that response's done
-        else:
-            # The server refused our response.create: no response is coming for it.
-            create = self.sequencer.refused(_field(error, "event_id"))
-            if create is not None:
-                self.spawn(self._send_create(create))
-        self.emit(ev.Error(str(error.get("message") or "server error"), code=code))
-        self._idle_check()
-
-    # --- server events ------------------------------------------------------------------------
-
-    def _on_session_created(self, event: dict[str, Any]) -> None:
-        tracing = compile_tracing(self.graph)
-        if tracing is not None:
-            self.spawn(self.send(tracing))
-
-    def _on_session_updated(self, event: dict[str, Any]) -> None:
-        session = _field(event, "session", dict) or {}
-        self.moves.applied(session)
-        self.bargein.applied(session)
-
-    def _on_output_item_added(self, event: dict[str, Any]) -> None:
-        item = event["item"]
-        if item.get("type") == "message":
-            self.history.add_message(item["id"], item.get("role", "assistant"))
-            offer = self._response_offer
-            self.monitor.produced(item["id"], offer.agent, _field(event, "response_id"))
-
-    def _on_output_item_done(self, event: dict[str, Any]) -> None:
-        item = event["item"]
-        kind = item.get("type")
-        if kind == "function_call":
-            call_id, name, arguments = item["call_id"], item["name"], item.get("arguments") or "{}"
-            offer = self._response_offer
-            self.history.add_call(item["id"], name, call_id, arguments)
-            if self.calls.take(name, call_id, arguments, offer):
-                self.spawn(self.calls.answer(name, call_id, arguments, offer))
-        elif kind == "mcp_approval_request":
-            self.spawn(self.calls.mcp_approval(item))
-
-    def _on_item_added(self, event: dict[str, Any]) -> None:
-        item = event["item"]
-        kind = item.get("type")
-        if kind == "message":
-            text = "".join(c.get("text") or c.get("transcript") or "" for c in item.get("content") or ())
-            self.history.add_message(item["id"], item.get("role", "assistant"), text)
-        elif kind == "function_call" and item.get("call_id"):
-            self.history.add_call(item["id"], item.get("name", ""), item["call_id"], item.get("arguments") or "")
-        else:
-            return
-        self.emit(ev.HistoryUpdated(len(self.history)))
-
-    def _on_item_deleted(self, event: dict[str, Any]) -> None:
-        self.history.remove(event["item_id"])
-
-    def _on_user_transcript_delta(self, event: dict[str, Any]) -> None:
-        self.emit(ev.TranscriptDelta("user", event["item_id"], str(event.get("delta") or "")))
-
-    def _on_user_transcript(self, event: dict[str, Any]) -> None:
-        transcript = str(event.get("transcript") or "")
-        self.history.set_text(event["item_id"], transcript, role="user")
-        self.emit(ev.TranscriptDelta("user", event["item_id"], transcript, done=True))
-
-    def _on_speech_started(self, event: dict[str, Any]) -> None:
-        self.emit(ev.SpeechStarted(str(event.get("item_id") or ""), int(event.get("audio_start_ms") or 0)))
-        self.spawn(self.bargein.user_spoke())
-
-    def _on_speech_stopped(self, event: dict[str, Any]) -> None:
-        self.emit(ev.SpeechStopped(str(event.get("item_id") or ""), int(event.get("audio_end_ms") or 0)))
-
-    def _on_committed(self, event: dict[str, Any]) -> None:
-        self.emit(ev.AudioCommitted(str(event.get("item_id") or "")))
-
-    def _on_input_timeout(self, event: dict[str, Any]) -> None:
-        self.emit(ev.InputTimeout())
-
-    def _on_audio_delta(self, event: dict[str, Any]) -> None:
-        item_id, delta = event["item_id"], event["delta"]
-        playback = self.bargein.playback
-        if not playback.has_audio(item_id):
-            self.emit(ev.AudioStarted(item_id))
-        elif playback.stopped(item_id):
-            return  # cut at what was heard: the rest of it is never played
-        self.moves.audio_started = True
-        playback.received(item_id, len(delta) * 3 // 4, self.moves.bytes_per_ms)
-        audio = ev.Audio(item_id, delta)
-        if self._on_audio is not None:
-            self._on_audio(audio)
-        self._bus.emit_audio(audio)
-
-    def _on_audio_done(self, event: dict[str, Any]) -> None:
-        self.bargein.playback.finished(event["item_id"])
-
-    def _on_transcript_delta(self, event: dict[str, Any]) -> None:
-        item_id, delta = event["item_id"], event["delta"]
-        if not isinstance(delta, str):
-            raise TypeError(f"delta is {type(delta).__name__}, not text")
-        item = self.history.append_text(item_id, delta)
-        self.emit(ev.TranscriptDelta("assistant", item_id, delta))
-        if self.monitor.enabled:
-            self.monitor.on_delta(item_id, item)
-
-    def _on_transcript_done(self, event: dict[str, Any]) -> None:
-        item_id = event["item_id"]
-        text = event.get("transcript", event.get("text", ""))
-        text = text if isinstance(text, str) else ""
-        self.history.set_text(item_id, text)
-        self.emit(ev.TranscriptDelta("assistant", item_id, "", done=True))
-        if self.monitor.enabled:
-            self.monitor.on_done(item_id, text)
 
     # --- tasks and idleness ---------------------------------------------------------------------
 
@@ -534,9 +360,9 @@ class Session:
         if exc is not None and not gone:
             log.error("session task failed", exc_info=exc)
             self.emit(ev.Error(f"internal error: {type(exc).__name__}: {exc}", code="task_failed"))
-        self._idle_check()
+        self.idle_check()
 
-    def _idle_check(self) -> None:
+    def idle_check(self) -> None:
         if not self.idle:
             return
         self.emit(ev.Idle())

@@ -192,18 +192,68 @@ class ResponsesModel:
         text = json.dumps(answer, ensure_ascii=False) if isinstance(answer, dict) else answer
         return [self._message(text)]
 
-    def _guardrail(self, body: dict[str, Any], items: list[dict[str, Any]], name: Any) -> list[dict[str, Any]]:
-        text = _last_user_text(items)
-        if text is None:
-            raise BadRequest("A guardrail request needs a user message holding the text to classify.", "invalid_value")
-        category, rationale = "NONE", "No scripted flag matches this text."
+    def _flag(self, text: str) -> str | None:
+        """The `flag` of the first scripted `say` whose text contains `text` (or that it contains)."""
         needle = _normalize(text)
         if needle:
             for say in self._says:
                 hay = _normalize(say.say)
                 if say.flag and (needle in hay or (hay and hay in needle)):
-                    category, rationale = say.flag, f"The script flags this text as {say.flag}."
-                    break
+                    return say.flag
+        return None
+
+    def decide(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) for a Decisions request: each choice question answered from the script's
+        flags (the flag of the text, with confidence 0.97, else NONE), checked against openai's `Decision`."""
+        from openai.types import Decision
+
+        try:
+            if not isinstance(body, dict):
+                raise BadRequest("The request body must be a JSON object.", "invalid_type")
+            for key in ("model", "input", "questions"):
+                if not body.get(key):
+                    raise BadRequest(f"Missing required parameter: '{key}'.", "missing_required_parameter", key)
+            if body["model"] != "gpt-6-luna":
+                raise BadRequest("Only `gpt-6-luna` is supported.", "invalid_value", "model")
+            text = body["input"] if isinstance(body["input"], str) else json.dumps(body["input"])
+            flag = self._flag(text)
+            answers = []
+            for question in body["questions"]:
+                values = [c.get("value") for c in question.get("choices") or ()]
+                if question.get("type") != "choice" or len(values) < 2:
+                    answers.append({"type": "refusal", "name": question.get("name")})
+                    continue
+                choice = flag if flag in values else "NONE" if "NONE" in values else values[-1]
+                rest = (1 - 0.97) / (len(values) - 1)
+                probabilities = [{"value": v, "probability": 0.97 if v == choice else rest} for v in values]
+                answers.append(
+                    {
+                        "type": "choice",
+                        "name": question.get("name"),
+                        "choice": choice,
+                        "confidence": 0.97,
+                        "probabilities": probabilities,
+                    }
+                )
+        except BadRequest as exc:
+            return 400, exc.body()
+        details = {"input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0}}
+        usage = {"input_tokens": len(text) // 4 + 1, "output_tokens": len(answers), **details}
+        usage |= {
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": usage["input_tokens"] + len(answers),
+        }
+        decision = {"answers": answers, "model": body["model"], "usage": usage}
+        Decision.model_validate(decision)
+        return 200, decision
+
+    def _guardrail(self, body: dict[str, Any], items: list[dict[str, Any]], name: Any) -> list[dict[str, Any]]:
+        text = _last_user_text(items)
+        if text is None:
+            raise BadRequest("A guardrail request needs a user message holding the text to classify.", "invalid_value")
+        flag = self._flag(text)
+        category = flag or "NONE"
+        rationale = f"The script flags this text as {flag}." if flag else "No scripted flag matches this text."
         result = {"category": category, "rationale": rationale}
         fmt = _json_schema_format(body)
         if fmt is not None:

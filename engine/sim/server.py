@@ -106,6 +106,7 @@ class Simulator:
         app = web.Application()
         app.router.add_get("/v1/realtime", self._realtime)
         app.router.add_post("/v1/responses", self._responses_endpoint)
+        app.router.add_post("/v1/decisions", self._decisions_endpoint)
         app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -363,6 +364,15 @@ class Simulator:
         if isinstance(body, dict) and body.get("stream"):
             return web.json_response(_error_body("The simulator does not stream responses.", "unsupported"), status=400)
         status, payload = self._responses.answer(body)
+        return web.json_response(payload, status=status)
+
+    async def _decisions_endpoint(self, request: web.Request) -> web.Response:
+        denied = self._unauthorized(self._presented_key(request))
+        if denied is not None:
+            return denied
+        body = await self._json_body(request)
+        self.responses_requests.append(body)
+        status, payload = self._responses.decide(body)
         return web.json_response(payload, status=status)
 
     async def _client_secrets(self, request: web.Request) -> web.Response:

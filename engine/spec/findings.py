@@ -66,6 +66,14 @@ CODES: dict[str, str] = {
     "W703": "session.update payload is large",
     "W705": "agents use different audio formats",
     "E704": "session.update the Realtime API refuses (checked against the openai types when `extra` is used)",
+    "E706": "a model that is shut down",
+    "W707": "a model with an announced shutdown",
+    "W708": "a model name the openai package does not list for that use",
+    "W709": "a transcription setting its model does not take",
+    "W710": "api: live: a setting GPT-Live does not have, or a per-agent voice",
+    "E711": "api: live: appended rules over 500 tokens (or a persona over 16,384)",
+    "E712": "api: live with Responses delegation: structured output or enforced guards",
+    "W713": "reasoning / parallel_tool_calls on some agents only",
 }
 
 

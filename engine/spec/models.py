@@ -388,10 +388,28 @@ class Tool(Strict):
 # --- guardrails ----------------------------------------------------------------------------------
 
 
+#: The one model the Decisions endpoint takes (openai.types.DecisionCreateParams: "Only `gpt-6-luna`").
+DECISIONS_MODEL = "gpt-6-luna"
+
+
 class Classifier(Strict):
-    model: str
+    model: str = Field(description=f"a Responses text model; with `via: decisions`, {DECISIONS_MODEL}")
     categories: dict[str, str] = Field(min_length=1, description="category name -> what it covers")
     instructions: str | None = None
+    via: Literal["responses", "decisions"] = Field(
+        "responses",
+        description="`responses`: a structured Responses call; `decisions`: one choice question to the Decisions "
+        "endpoint (fast, scored)",
+    )
+    threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="with `via: decisions`: the confidence a category needs to trip"
+    )
+
+    @model_validator(mode="after")
+    def _decisions_model(self) -> Classifier:
+        if self.via == "decisions" and self.model != DECISIONS_MODEL:
+            raise ValueError(f"the Decisions endpoint takes only model '{DECISIONS_MODEL}', not '{self.model}'")
+        return self
 
 
 class Guardrail(Strict):

@@ -105,6 +105,10 @@ class Expect(_Strict):
     verdict: Any = Field(None, description="the last escalation's answer (dict subset or text)")
     refused: str | None = Field(None, description="a transition or handoff refused: `state` or `handoff:agent`")
     says: str | None = Field(None, description="text the assistant said during the turn (offline only: wording varies)")
+    ended: Literal["transferred", "hangup"] | None = Field(
+        None, description="the call ended during the turn: transferred to a person, or hung up by the agent"
+    )
+    transferred_to: str | None = Field(None, description="the number or SIP URI the call was transferred to")
 
 
 class Turn(_Strict):

@@ -65,10 +65,23 @@ def unmet(expect: Expect, record: TurnRecord, doc: Document, *, live: bool = Fal
         problems += _unmet_verdict(expect.verdict, record, doc)
     if expect.refused is not None:
         problems += _unmet_refusal(expect.refused, record)
+    if expect.ended is not None:
+        ended = [e.reason for e in record.of(ev.CallEnded)]
+        if expect.ended not in ended:
+            problems.append(f"ended: expected the call to end ({expect.ended}), {_ended(ended)}")
+    if expect.transferred_to is not None:
+        to = [e.to for e in record.of(ev.CallTransferred)]
+        if expect.transferred_to not in to:
+            got = f"it went to {', '.join(to)}" if to else "it was not transferred"
+            problems.append(f"transferred_to: expected {show(expect.transferred_to)}, {got}")
     if expect.says is not None and not live and expect.says.casefold() not in record.said.casefold():
         said = show(record.said, 240) if record.said else "nothing"
         problems.append(f"says: expected the assistant to say {show(expect.says)}, it said {said}")
     return problems
+
+
+def _ended(reasons: list[str]) -> str:
+    return f"it ended: {', '.join(reasons)}" if reasons else "it did not end"
 
 
 def _unmet_tools(wanted: list[str | ToolExpectation], runs: list[ToolRun], what: str = "tools") -> list[str]:

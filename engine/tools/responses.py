@@ -56,6 +56,17 @@ class ResponsesClient:
         except openai.OpenAIError as exc:
             raise ResponsesError(self.scrub(f"{type(exc).__name__}: {exc}")) from None
 
+    async def decide(self, **kwargs: Any) -> Any:
+        """`decisions.create(**kwargs)` (the same server and credentials); returns the `openai.types.Decision`."""
+        import openai
+
+        if self._omit_bearer:
+            kwargs["extra_headers"] = {**kwargs.get("extra_headers", {}), "Authorization": openai.Omit()}
+        try:
+            return await self._openai().decisions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise ResponsesError(self.scrub(f"{type(exc).__name__}: {exc}")) from None
+
     def scrub(self, text: str) -> str:
         """`text` without the API key or secret-looking header values."""
         # Short placeholders ("unset") are not secrets: the redactor leaves them.
