@@ -216,6 +216,12 @@ class ConsoleCall:
     # --- browser to server --------------------------------------------------------------------
 
     async def _read(self, receive: Callable[[], Awaitable[dict[str, Any]]], session: Session) -> None:
+        try:
+            await self._read_until_done(receive, session)
+        except ConnectionError as exc:  # the session's connection is gone for good: the call is over
+            self.ended = self.ended or f"connection lost: {exc}"
+
+    async def _read_until_done(self, receive: Callable[[], Awaitable[dict[str, Any]]], session: Session) -> None:
         while True:
             message = await receive()
             if message.get("type") == "websocket.disconnect":

@@ -166,7 +166,7 @@ class TwilioCall:
 
     async def run(self) -> None:
         """Read Twilio's messages until `stop` or a disconnect; the session's events go back as they come."""
-        reader = asyncio.create_task(self._read())
+        reader = asyncio.create_task(self._read_safely())
         done = asyncio.create_task(self._done.wait())
         try:
             await asyncio.wait([reader, done], return_when=asyncio.FIRST_COMPLETED)
@@ -177,6 +177,12 @@ class TwilioCall:
             if self._call is not None:
                 await self._call.close(self.ended)
             await self._transport.aclose()
+
+    async def _read_safely(self) -> None:
+        try:
+            await self._read()
+        except ConnectionError as exc:  # the session's connection is gone for good: the call is over
+            self.ended = self.ended or f"connection lost: {exc}"
 
     async def _read(self) -> None:
         events: asyncio.Task[None] | None = None
