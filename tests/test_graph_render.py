@@ -260,7 +260,8 @@ def _inline_svg(page: str) -> str:
 
 def _assert_self_contained(page: str) -> None:
     assert page.startswith("<!doctype html>")
-    assert "<script" not in page.lower()
+    # One inline script (pan, zoom, label fitting), nothing loaded from anywhere.
+    assert page.lower().count("<script") == 1 and "<script>" in page
     assert not re.search(r"<(link|img|iframe)\b", page, re.I)
     assert not re.search(r"(src|href)\s*=", page, re.I)
     assert "@import" not in page and "url(http" not in page
@@ -320,3 +321,89 @@ def test_cli_svg_without_graphviz_exits_1_with_the_hint(tmp_path: Path, monkeypa
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["graph", str(graph), "--format", "svg"]) == 1
     assert "apt-get install graphviz" in capsys.readouterr().err
+
+
+# --- the HTML page in a real browser: fits the window, labels inside their boxes, none overlapping --
+
+
+def _fifty_agents(tmp_path: Path) -> Document:
+    """A generated 50-agent graph: each agent hands off to the next two and back to the first, with tools."""
+    agents, tools = [], []
+    for i in range(50):
+        targets = sorted({f"agent_{(i + 1) % 50}", f"agent_{(i + 2) % 50}", "agent_0"} - {f"agent_{i}"})
+        agents.append(
+            f"  agent_{i}:\n    description: Agent number {i} of the generated graph.\n"
+            f"    instructions: Help with topic {i}.\n    tools: [tool_{i}]\n    handoffs: [{', '.join(targets)}]\n"
+        )
+        tools.append(
+            f"  tool_{i}:\n    description: Look up record {i}.\n"
+            f"    parameters: {{type: object, properties: {{}}, additionalProperties: false}}\n"
+            f"    returns: {{ok: true}}\n"
+        )
+    text = "graph: fifty\nstart: agent_0\nagents:\n" + "".join(agents) + "tools:\n" + "".join(tools)
+    return _load(tmp_path, text, "fifty.yaml")
+
+
+_LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const svg = document.querySelector("#drawing svg");
+  const frame = document.getElementById("drawing").getBoundingClientRect();
+  const content = svg.querySelector("g").getBoundingClientRect();
+  if (content.left < frame.left - 1 || content.right > frame.right + 1 || content.top < frame.top - 1
+      || content.bottom > frame.bottom + 1) problems.push("the drawing does not fit the window");
+  const boxes = [];
+  for (const node of svg.querySelectorAll("g.node")) {
+    const shape = node.querySelector("polygon, path, rect, ellipse").getBoundingClientRect();
+    for (const text of node.querySelectorAll("text")) {
+      const r = text.getBoundingClientRect();
+      if (r.left < shape.left - 0.5 || r.right > shape.right + 0.5)
+        problems.push(`label '${text.textContent}' overflows its box`);
+      boxes.push([node.id, text.textContent, r]);
+    }
+  }
+  for (const edge of svg.querySelectorAll("g.edge")) {
+    for (const text of edge.querySelectorAll("text")) boxes.push([edge.id, text.textContent, text.getBoundingClientRect()]);
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ta, r] = boxes[i], [b, tb, s] = boxes[j];
+    if (a === b) continue;
+    const dx = Math.min(r.right, s.right) - Math.max(r.left, s.left);
+    const dy = Math.min(r.bottom, s.bottom) - Math.max(r.top, s.top);
+    if (dx > 1 && dy > 1) problems.push(`'${ta}' (${a}) overlaps '${tb}' (${b})`);
+  }
+  return problems;
+}"""
+
+
+@needs_dot
+def test_the_html_page_fits_the_window_with_every_label_readable(tmp_path: Path) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed")
+    root = TESTS.parent
+    docs = [load_document(p) for p in sorted((root / "graphs").glob("*.yaml")) if ".tests." not in p.name]
+    docs.append(_fifty_agents(tmp_path))
+    shots = root / ".cache" / "screenshots"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        for doc in docs:
+            html = tmp_path / f"{doc.spec.graph}.html"
+            html.write_text(render(doc, build_graph(doc), "html"), encoding="utf-8")
+            page.goto(html.as_uri())
+            problems = page.evaluate(_LAYOUT_PROBLEMS)
+            if problems or errors:
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / f"graph-{doc.spec.graph}.png"))
+            assert not errors, errors
+            assert problems == [], f"{doc.spec.graph}: {problems[:10]}"
+            # Zoom and pan move the drawing; Fit brings it back.
+            before = page.get_attribute("#drawing svg", "viewBox")
+            page.click("#zoom-in")
+            assert page.get_attribute("#drawing svg", "viewBox") != before
+            page.click("#fit")
+            assert page.get_attribute("#drawing svg", "viewBox") == before
+        browser.close()

@@ -11,7 +11,7 @@ from .lints import (
     lint_transcription,
     named_models,
 )
-from .render import FORMATS, GraphvizError, GraphvizMissing, render, render_svg
+from .render import FORMATS, GraphvizError, GraphvizMissing, inline_svg, render, render_svg
 
 __all__ = [
     "FORMATS",
@@ -20,6 +20,7 @@ __all__ = [
     "GraphvizMissing",
     "build_graph",
     "effective_voice",
+    "inline_svg",
     "lint_api",
     "lint_graph",
     "lint_live",

@@ -41,7 +41,7 @@ def render_dot(doc: Document, g: nx.DiGraph) -> str:
     title = doc.spec.graph + (f"\n{_view.short(doc.spec.description, 80)}" if doc.spec.description else "")
     out = [
         f"digraph {quote(doc.spec.graph)} {{",
-        f'  graph [rankdir=LR, fontname="{_FONT}", label={quote(title)}, labelloc=t, nodesep=0.4, ranksep=0.8];',
+        f'  graph [rankdir=TB, fontname="{_FONT}", label={quote(title)}, labelloc=t, nodesep=0.4, ranksep=0.8];',
         f'  node [fontname="{_FONT}", fontsize=12];',
         f'  edge [fontname="{_FONT}", fontsize=10];',
     ]
@@ -49,7 +49,9 @@ def render_dot(doc: Document, g: nx.DiGraph) -> str:
     def node(n: str, indent: str) -> None:
         data = g.nodes[n]
         style = _NODE_STYLE["start" if data.get("start") else data["kind"]]
-        out.append(f"{indent}{ids[n]} [label={_label(_view.node_lines(g, n))}, {style}];")
+        # `id` and `class` carry into the SVG: the console lights the node of the current agent and state.
+        attrs = f'id="{ids[n]}", class="node-{data["kind"]}"'
+        out.append(f"{indent}{ids[n]} [label={_label(_view.node_lines(g, n))}, {style}, {attrs}];")
 
     for agent in _view.agents_in_order(g):
         states = _view.states_of(g, agent)
@@ -66,7 +68,8 @@ def render_dot(doc: Document, g: nx.DiGraph) -> str:
         node(model, "  ")
     for u, v, data in g.edges(data=True):
         label = _view.edge_label(data)
-        attrs = _EDGE_STYLE[data["kind"]] + (f", label={quote(label)}" if label else "")
+        attrs = _EDGE_STYLE[data["kind"]] + f', id="{_view.edge_id(ids, u, v)}", class="edge-{data["kind"]}"'
+        attrs += f", label={quote(label)}" if label else ""
         out.append(f"  {ids[u]} -> {ids[v]} [{attrs}];")
     out.append("}")
     return "\n".join(out) + "\n"

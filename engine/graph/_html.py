@@ -1,9 +1,11 @@
-"""One self-contained HTML page: the drawing (inline SVG) and a table of the agents. No scripts, no CDN."""
+"""One self-contained HTML page: the drawing (inline SVG) fitted to the window with zoom and pan, and a
+table of the agents. Its one script is inline (no CDN): it opens from a file, offline."""
 
 from __future__ import annotations
 
 import re
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.spec import Document, handoff_tool_name
@@ -13,10 +15,19 @@ from . import _view
 if TYPE_CHECKING:
     import networkx as nx
 
+#: Pan, zoom and label fitting for a drawing in a page; the console serves the same script.
+VIEWER_JS = (Path(__file__).with_name("_viewer.js")).read_text(encoding="utf-8")
+
 _CSS = """
-  body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #0f172a; }
-  h1 { margin-bottom: .2rem; } .muted { color: #64748b; }
-  figure { margin: 1.5rem 0; overflow: auto; border: 1px solid #e2e8f0; border-radius: 8px; padding: 1rem; }
+  body { font: 14px/1.45 system-ui, sans-serif; margin: 0 2rem 2rem; color: #0f172a; }
+  header { display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; padding-top: 1rem; }
+  h1 { margin: 0; font-size: 1.4rem; } .muted { color: #64748b; } header p { margin: 0; flex: 1; }
+  .zoom { display: flex; gap: .3rem; } .zoom button { font: inherit; padding: .15rem .6rem; border-radius: 6px;
+  border: 1px solid #cbd5e1; background: #f8fafc; cursor: pointer; }
+  figure { margin: .8rem 0 1.5rem; height: calc(100vh - 6rem); min-height: 320px; border: 1px solid #e2e8f0;
+  border-radius: 8px; background: #fbfdff; overflow: hidden; }
+  figure svg text { font-family: Helvetica, Arial, "Liberation Sans", "DejaVu Sans", sans-serif; }
+  figure svg g.graph > polygon { fill: transparent; stroke: none; }
   table { border-collapse: collapse; } th, td { text-align: left; vertical-align: top; padding: .35rem .8rem;
   border-bottom: 1px solid #e2e8f0; } code { font-size: 12px; }
 """
@@ -41,9 +52,14 @@ def render_html(doc: Document, g: nx.DiGraph, svg: str) -> str:
 <style>{_CSS}</style>
 </head>
 <body>
+<header>
 <h1>{escape(spec.graph)}</h1>
 {description}
-<figure>
+<span class="zoom"><button id="zoom-out" title="zoom out">&minus;</button>
+<button id="zoom-in" title="zoom in">+</button>
+<button id="fit" title="fit the drawing to the window (or double-click it)">Fit</button></span>
+</header>
+<figure id="drawing">
 {svg}
 </figure>
 <h2>Agents</h2>
@@ -51,6 +67,14 @@ def render_html(doc: Document, g: nx.DiGraph, svg: str) -> str:
 <tr><th>agent</th><th>description</th><th>tools</th><th>hands off to</th><th>states</th><th>voice</th></tr>
 {rows}
 </table>
+<script>
+{VIEWER_JS}
+const view = engineGraphView(document.getElementById("drawing"));
+document.getElementById("fit").onclick = () => view.fit();
+document.getElementById("zoom-in").onclick = () => view.zoomIn();
+document.getElementById("zoom-out").onclick = () => view.zoomOut();
+addEventListener("resize", () => view.fit());
+</script>
 </body>
 </html>
 """

@@ -100,9 +100,12 @@ class _Sketch:
         self.cards[agent] = _Box(x, y, _CARD_W, bottom - y)
 
     def draw(self) -> None:
+        # Nodes and edges are groups with the drawing ids of Graphviz's SVG, so the console lights either.
+        ids = _view.node_ids(self.g)
         for agent in _view.agents_in_order(self.g):
             card, head = self.cards[agent], self.heads[agent]
             cls = "start" if self.g.nodes[agent]["start"] else "agent"
+            self.shapes.append(f'<g id="{ids[agent]}" class="node">')
             self.shapes.append(
                 f'<rect class="{cls}" x="{card.x:.0f}" y="{card.y:.0f}" width="{card.w:.0f}" height="{card.h:.0f}"'
                 ' rx="8"/>'
@@ -113,15 +116,20 @@ class _Sketch:
                     f' height="{card.h - 8:.0f}" rx="6"/>'
                 )
             self.shapes.append(_text(head.x + _PAD, head.y + _PAD + 12, _view.node_lines(self.g, agent), "label"))
+            self.shapes.append("</g>")
         for node, box in self.boxes.items():
             kind = self.g.nodes[node]["kind"]
+            self.shapes.append(f'<g id="{ids[node]}" class="node">')
             self.shapes.append(
                 f'<rect class="{kind}" x="{box.x:.0f}" y="{box.y:.0f}" width="{box.w:.0f}" height="{box.h:.0f}"'
                 f' rx="{14 if kind == "model" else 6}"/>'
             )
             self.shapes.append(_text(box.x + 8, box.y + 17, _view.node_lines(self.g, node), "label small"))
+            self.shapes.append("</g>")
         for u, v, data in self.g.edges(data=True):
+            self.edges.append(f'<g id="{_view.edge_id(ids, u, v)}" class="edge">')
             self._edge(u, v, data)
+            self.edges.append("</g>")
 
     def _anchor_out(self, node: str) -> tuple[float, float]:
         box = self.boxes.get(node) or self.heads[node]

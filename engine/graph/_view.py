@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 START_MARK = "▶ start"
 _PREFIX = {"agent": "a_", "state": "s_", "model": "m_"}
-_TOOLS_PER_LINE = 3
+_TOOL_LINE_CHARS = 34
 _LABEL_CHARS = 40
 
 
@@ -40,10 +40,21 @@ def node_ids(g: nx.DiGraph) -> dict[str, str]:
     return ids
 
 
+def edge_id(ids: dict[str, str], u: str, v: str) -> str:
+    """The drawing id of the edge u -> v (a DiGraph has at most one)."""
+    return f"{ids[u]}__{ids[v]}"
+
+
 def tool_lines(tools: list[str]) -> list[str]:
+    """`tools: a, b` wrapped at about `_TOOL_LINE_CHARS`, so a box stays narrow whatever the names."""
     if not tools:
         return []
-    rows = [", ".join(tools[i : i + _TOOLS_PER_LINE]) for i in range(0, len(tools), _TOOLS_PER_LINE)]
+    rows: list[str] = []
+    for name in tools:
+        if rows and len(rows[-1]) + 2 + len(name) <= _TOOL_LINE_CHARS:
+            rows[-1] += f", {name}"
+        else:
+            rows.append(name)
     return [f"tools: {rows[0]}", *(f"  {r}" for r in rows[1:])]
 
 

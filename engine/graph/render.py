@@ -42,12 +42,17 @@ def render(doc: Document, g: nx.DiGraph, fmt: str) -> str:
     if fmt == "dot":
         return render_dot(doc, g)
     if fmt == "html":
-        try:
-            svg = strip_svg_prolog(render_svg(doc, g).decode("utf-8"))
-        except GraphvizMissing:
-            svg = sketch_svg(g)
-        return render_html(doc, g, svg)
+        return render_html(doc, g, inline_svg(doc, g))
     raise ValueError(f"unknown drawing format '{fmt}'; choose one of {', '.join(FORMATS)} (or svg via render_svg)")
+
+
+def inline_svg(doc: Document, g: nx.DiGraph) -> str:
+    """The drawing as an `<svg>` element to put in a page: Graphviz's when installed, else our own sketch.
+    Nodes and edges carry the ids of `_view.node_ids` and `_view.edge_id`."""
+    try:
+        return strip_svg_prolog(render_svg(doc, g).decode("utf-8"))
+    except GraphvizMissing:
+        return sketch_svg(g)
 
 
 def render_svg(doc: Document, g: nx.DiGraph) -> bytes:

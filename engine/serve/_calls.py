@@ -1,0 +1,130 @@
+"""Opening a call's session, live or on the simulator, the same way for every frontend of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..runtime import PlaybackClock, Session, Transport
+from ..runtime.graph_runtime import GraphRuntime
+from ..runtime.line import CallLine
+from ..spec import Document
+
+log = logging.getLogger("engine.serve")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How calls run: live (a key or a URL) or on the simulator; limits and draining."""
+
+    api_key: str = ""
+    url: str | None = None
+    simulate: bool = False
+    max_calls: int = 200
+    drain_seconds: float = 30.0
+    twilio_auth_token: str = ""  # when set, /twilio/voice checks Twilio's request signature
+    twilio_account_sid: str = ""  # with the auth token: transfers and hang-ups of Twilio calls
+    db: str | None = None  # the call store (--db, else $ENGINE_DB, else .engine/calls.db)
+    record: bool = True  # write every call to the call store
+    console_token: str = ""  # ENGINE_CONSOLE_TOKEN: the console, its API and calls need it when set
+    webhook_secret: str = ""  # OPENAI_WEBHOOK_SECRET: /openai/webhook verifies deliveries with it
+
+    @property
+    def live(self) -> bool:
+        return bool(self.api_key or self.url) and not self.simulate
+
+
+class OpenCall:
+    """A session and, offline, the simulator it talks to, and its record in the call store; `close()`
+    ends them (the record is finished and flushed)."""
+
+    def __init__(self, session: Session, sim: Any = None) -> None:
+        self.session = session
+        self.sim = sim
+        self.recorder: Any = None
+        self._recording: asyncio.Task[Any] | None = None
+
+    def record(self, store: Any, *, frontend: str, doc: Document, caller: str | None, secrets: list[str]) -> None:
+        """Write this call to `store` as it happens (subscribed now: call before `connect()`)."""
+        from ..records import CallRecorder
+
+        self.recorder = CallRecorder(store, frontend=frontend, graph=doc, caller=caller, secrets=secrets)  # type: ignore[arg-type]
+        self._recording = asyncio.create_task(self.recorder.consume(self.session.subscribe()))
+
+    @property
+    def off_script(self) -> list[str]:
+        """What went off the demo's script (offline), in words."""
+        if self.sim is None:
+            return []
+        return [str(p) for p in [*self.sim.script_errors, *self.sim.mismatches]]
+
+    async def connect(self) -> None:
+        """Raises `ConnectFailed` when the session cannot connect (everything is closed then)."""
+        try:
+            await self.session.connect()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self, end_reason: str | None = None) -> None:
+        if self.recorder is not None and end_reason:
+            self.recorder.end_reason = end_reason
+        with contextlib.suppress(Exception):
+            await self.session.close()
+        if self._recording is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._recording, 10)  # the subscription ends with the session
+        if self.sim is not None:
+            with contextlib.suppress(Exception):
+                await self.sim.stop()
+
+
+async def open_call(
+    doc: Document,
+    config: ServeConfig,
+    *,
+    runtime_for: Callable[[Document], GraphRuntime] | None,
+    playback: PlaybackClock,
+    transport: Transport,
+    context: dict[str, Any] | None = None,
+    line: CallLine | None = None,
+    call_id: str | None = None,
+    store: Any = None,
+    frontend: str = "console",
+    caller: str | None = None,
+) -> OpenCall:
+    """A session for one call, to `connect()` once subscribed to. Live calls of one graph share its
+    runtime (compiler cache, toolbox, clients); offline, each call gets a simulator replaying the
+    graph's demo, and its own runtime (its escalations go to that simulator)."""
+    options: dict[str, Any] = {"context": dict(context or {})}
+    sim = None
+    if config.live:
+        graph: Document | GraphRuntime = runtime_for(doc) if runtime_for else doc
+        if not runtime_for:
+            options.update(url=config.url, api_key=config.api_key)
+    else:
+        from ..sim import Simulator  # a side branch: loaded only when a call runs offline
+
+        demo = doc.spec.demo
+        assert demo is not None  # checked when the call was asked for
+        sim = await Simulator(demo).start()
+        graph = doc
+        options.update(url=sim.url, api_key="sim-key", agent=demo.agent, context={**demo.context, **options["context"]})
+        if demo.state is not None:
+            options["state"] = demo.state
+    try:
+        session = Session(
+            graph, approval="ask", playback=playback, transport=transport, line=line, call_id=call_id, **options
+        )
+        opened = OpenCall(session, sim)
+        if store is not None:
+            opened.record(store, frontend=frontend, doc=doc, caller=caller, secrets=[config.api_key])
+    except BaseException:
+        if sim is not None:
+            await sim.stop()
+        raise
+    return opened

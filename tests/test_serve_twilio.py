@@ -1,0 +1,145 @@
+"""Twilio Media Streams into an offline `engine serve`, driven by a Twilio stand-in written from Twilio's docs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import pytest
+from conftest import GRAPHS, ROOT
+from twilio_client import MediaStream, mulaw, post_voice_webhook
+
+TOKEN = "twilio-test-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("db") / "calls.db")
+
+
+@pytest.fixture(scope="module")
+def base(db: str) -> Iterator[str]:
+    env = {**os.environ, "ENGINE_DB": db, "TWILIO_AUTH_TOKEN": TOKEN}
+    env.pop("OPENAI_API_KEY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("engine serve: http://"), line
+    yield line.split()[-1].rstrip("/")
+    proc.terminate()
+    assert proc.wait(10) == 0
+
+
+CALL = {"CallSid": "CA123", "From": "+14155550142", "To": "+18005550100", "AccountSid": "AC1"}
+
+
+def test_the_voice_webhook_checks_the_signature_and_connects_the_stream(base: str) -> None:
+    url = f"{base}/twilio/voice?scenario=simple-handoff"
+    assert post_voice_webhook(url, CALL)[0] == 403  # unsigned
+    assert post_voice_webhook(url, CALL, auth_token="another-token-0123")[0] == 403
+    assert post_voice_webhook(url, {**CALL, "From": "+19995550000"}, auth_token=TOKEN)[0] == 200  # signed as sent
+    status, twiml = post_voice_webhook(url, CALL, auth_token=TOKEN)
+    assert status == 200
+    stream = ET.fromstring(twiml).find("./Connect/Stream")
+    assert stream is not None
+    assert stream.get("url") == base.replace("http://", "ws://") + "/twilio/media"
+    params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert params["scenario"] == "simple-handoff" and params["From"] == "+14155550142"
+
+
+def test_a_bad_scenario_is_told_to_the_caller_and_hung_up(base: str) -> None:
+    status, twiml = post_voice_webhook(f"{base}/twilio/voice?scenario=nope", CALL, auth_token=TOKEN)
+    assert status == 200 and ET.fromstring(twiml).find("./Hangup") is not None
+
+
+async def test_the_caller_hears_the_agent_with_marks_and_keys_move_the_call_on(base: str) -> None:
+    url = base.replace("http://", "ws://") + "/twilio/media"
+    async with MediaStream(url, {"scenario": "simple-handoff", "From": "+14155550142"}) as call:
+        await call.speak(b"\xff" * 1600)  # 200 ms of caller silence, as μ-law frames
+        await call.wait_for_audio()
+        # The greeting plays at real time; each chunk's mark comes back once it has been heard.
+        for _ in range(100):
+            if len(call.marks_echoed) >= 3:
+                break
+            await call.speak(b"\xff" * 160)
+        assert call.wrong_stream == []
+        names = [re.fullmatch(r"(.+):(\d+)", m) for m in call.marks_echoed]
+        assert all(names), call.marks_echoed
+        ends = [int(m.group(2)) for m in names if m]
+        assert ends == sorted(ends) and ends[-1] > 0  # one item's audio, heard further and further
+        for _ in range(400):  # let the greeting finish
+            if not call.playing:
+                break
+            await call.speak(b"\xff" * 160)
+        await call.speak(b"\xff" * 1600)
+        assert not call.playing
+        heard_before = len(call.received_audio)
+        assert heard_before > 0
+        # Keys pressed reach the agent: the demo moves on to its next turn (the haiku after a handoff).
+        await call.press("1")
+        await call.press("2")
+        for _ in range(400):
+            if len(call.received_audio) > heard_before + 8000:
+                break
+            await call.speak(b"\xff" * 160)
+        assert len(call.received_audio) > heard_before + 8000  # more than a second of the next reply
+
+
+def _speech_mulaw(seconds: float = 1.6, rate: int = 8000) -> bytes:
+    """Syllable-like bursts of a voiced tone, as μ-law (what a phone sends)."""
+    out = bytearray()
+    for n in range(int(seconds * rate)):
+        t = n / rate
+        envelope = math.sin(math.pi * ((t * 4) % 1.0)) ** 2
+        voice = sum(math.sin(2 * math.pi * 120 * k * t) / k for k in range(1, 6))
+        out.append(mulaw(int(9000 * envelope * voice / 2.3)))
+    return bytes(out)
+
+
+async def test_talking_over_the_agent_clears_what_twilio_still_had_to_play(base: str) -> None:
+    url = base.replace("http://", "ws://") + "/twilio/media"
+    async with MediaStream(url, {"scenario": "simple-handoff"}) as call:
+        await call.speak(b"\xff" * 800)
+        await call.wait_for_audio()
+        await call.speak(b"\xff" * 1600)  # 200 ms of the greeting heard
+        assert call.clears == 0
+        await call.speak(_speech_mulaw())
+        for _ in range(150):
+            if call.clears:
+                break
+            await call.speak(b"\xff" * 160)
+        assert call.clears >= 1
+        assert not call.playing  # what was queued is gone
+        # The reply to the spoken turn (the haiku) comes after the clear.
+        heard = len(call.received_audio)
+        for _ in range(400):
+            if len(call.received_audio) > heard + 8000:
+                break
+            await call.speak(b"\xff" * 160)
+        assert len(call.received_audio) > heard + 8000
+
+
+def test_the_calls_are_in_the_call_store(base: str, db: str) -> None:
+    """(Runs after the calls above.) `engine calls list --format json` shows them, from `twilio`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.records", "list", "--db", db, "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    calls = json.loads(done.stdout)
+    twilio = [c for c in calls if c["frontend"] == "twilio"]
+    assert len(twilio) == 2  # the two media streams above
+    assert any(c["caller"] == "+14155550142" for c in twilio)
+    assert all(c["ended_at"] for c in twilio) and any("haiku_writer" in c["agents"] for c in twilio)
