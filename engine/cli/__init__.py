@@ -37,6 +37,7 @@ COMMANDS: dict[str, Command] = {
     "replay": Command("engine.cli.replay", "render a recorded events file (run --events) in the terminal"),
     "sim": Command("engine.sim.command", "serve the built-in simulator for any Realtime client"),
     "calls": Command("engine.records.command", "list, show and export recorded calls"),
+    "serve": Command("engine.serve.command", "the browser console, the Twilio bridge and the SIP webhook"),
     "init": Command("engine.cli.init", "create a project: a graph, its prompt, a python tool module and tests"),
     "schema": Command("engine.cli.schema", "print the JSON Schema of the graph file"),
 }

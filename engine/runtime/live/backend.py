@@ -356,7 +356,6 @@ class Backend:
         session.emit(ev.ToolEnd(agent, name, call_id, outcome.output, outcome.ok, outcome.steps))
         return outcome.output
 
-
     async def _control(
         self, name: str, spec: Tool, call_id: str, arguments: str, agent: str, delegation_id: str | None
     ) -> str:
