@@ -1,0 +1,121 @@
+"""Attacks on the session core by a hostile server (tests/wire.py): malformed, reordered and
+duplicated frames, odd websocket frames and closes. Each test says what must hold."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from conftest import MINI
+from wire import WireConnection, WireServer
+
+from engine.runtime import Session
+from engine.runtime import events as ev
+from engine.validate import load_graph
+
+
+@pytest.fixture
+def mini(write_graph) -> Any:
+    return load_graph(write_graph(MINI))
+
+
+async def _until(predicate, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+def _collect(subscription) -> tuple[list[ev.SessionEvent], asyncio.Task[None]]:
+    seen: list[ev.SessionEvent] = []
+
+    async def run() -> None:
+        async for event in subscription:
+            seen.append(event)
+
+    return seen, asyncio.create_task(run())
+
+
+def _outputs(server: WireServer) -> list[dict[str, Any]]:
+    items = [e["item"] for e in server.of("conversation.item.create")]
+    return [i for i in items if i["type"] == "function_call_output"]
+
+
+def _first_turn_sends(frame: str):
+    """A model that sends `frame` during the first response, then answers normally."""
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if len(conn.server.of("response.create")) == 1:
+            await conn.raw(frame)
+            return [conn.call("lookup", {"query": "x"})]
+        return []
+
+    return model
+
+
+async def _two_turns(mini, model) -> tuple[WireServer, list[ev.SessionEvent]]:
+    async with WireServer(model) as server, Session(mini, url=server.url, api_key="k") as session:
+        seen, task = _collect(session.subscribe())
+        await session.send_text("hi")
+        await session.wait_idle(3)
+        await session.send_text("again")  # the listener is alive: a later turn works
+        await session.wait_idle(3)
+    await task
+    return server, seen
+
+
+# --- findings ---------------------------------------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("frame", [DEEP, '{"type": "x", "a": ' + DEEP + "}"], ids=["array", "in-object"])
+async def test_deeply_nested_json_does_not_kill_the_listener(mini, frame):
+    """json.loads raises RecursionError (not a ValueError) for deep nesting: today it escapes
+    Session.on_frame, the listener task dies silently, and every later turn times out."""
+    server, seen = await _two_turns(mini, _first_turn_sends(frame))
+    assert [json.loads(o["output"]) for o in _outputs(server)] == [{"query": "x", "found": True}]
+    assert len(server.of("response.create")) == 3
+    assert any(isinstance(e, ev.Error) and e.code == "malformed_frame" for e in seen)
+
+
+@pytest.mark.parametrize("code", ["invalid_value", 123, ["x"], {"a": 1}, True])
+async def test_a_refusal_with_a_malformed_code_does_not_strand_the_request(mini, code):
+    """The server refuses our response.create (an error naming its event_id) with a `code` that is not
+    text: the refusal must still reach the sequencer, or the request waits for a response that never comes."""
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if len(conn.server.of("response.create")) == 1:
+            error = {"type": "invalid_request_error", "code": code, "message": "no", "event_id": event["event_id"]}
+            conn.active = None
+            await conn.send({"type": "error", "error": error})
+            return None
+        return []
+
+    async with WireServer(model) as server, Session(mini, url=server.url, api_key="k") as session:
+        seen, task = _collect(session.subscribe())
+        await session.send_text("hi")
+        await session.wait_idle(3)  # today: TimeoutError, the sequencer still waits in REQUESTED
+        await session.send_text("again")
+        await session.wait_idle(3)
+    await task
+    assert len(server.of("response.create")) == 2
+    assert any(isinstance(e, ev.Error) for e in seen)
+
+
+async def test_response_done_before_response_created_does_not_hang(mini):
+    """A server that reorders a response's end before its start: the session must not wait forever
+    for a second `response.done` (the done names the response the created then names)."""
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        rid = conn.server.new_id("resp")
+        response = {"object": "realtime.response", "id": rid, "status": "completed", "output": []}
+        await conn.send({"type": "response.done", "response": response})
+        await conn.send({"type": "response.created", "response": {**response, "status": "in_progress"}})
+        return None
+
+    async with WireServer(model) as server, Session(mini, url=server.url, api_key="k") as session:
+        await session.send_text("hi")
+        await session.wait_idle(3)
+    assert len(server.of("response.create")) == 1
