@@ -136,3 +136,47 @@ async def test_a_nested_frame_with_a_headers_key_does_not_kill_the_listener_when
         await session.send_text("again")
         await session.wait_idle(3)
     assert len(server.of("response.create")) == 3
+
+
+@pytest.mark.parametrize("audio_format", ["pcm", 5, ["audio/pcm"]])
+async def test_a_malformed_session_updated_does_not_poison_later_handoffs(mini, audio_format):
+    """Moves.applied (moves.py) keeps any truthy `format` the server reports, and every later payload
+    carries it: a string breaks Moves.payload (`.get` on a str), so the handoff fails; others go out
+    to the server as the new agent's audio format."""
+    updated = {
+        "type": "session.updated",
+        "session": {"type": "realtime", "audio": {"output": {"format": audio_format}}},
+    }
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if len(conn.server.of("response.create")) == 1:
+            await conn.raw(json.dumps(updated))
+            return [conn.call("transfer_to_helper")]
+        return []
+
+    async with WireServer(model) as server, Session(mini, url=server.url, api_key="k") as session:
+        await session.send_text("hi")
+        await session.wait_idle(3)
+        assert session.agent == "helper"
+    handoff = server.of("session.update")[-1]["session"]
+    assert handoff["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+
+
+async def test_a_malformed_session_updated_does_not_make_the_conversation_unrestorable(mini):
+    """After a session.updated with a text `format`, a drop: restore_events compiles the agent's payload,
+    which raises, and the link gives up for good ("the agent's config no longer compiles")."""
+    updated = {"type": "session.updated", "session": {"type": "realtime", "audio": {"output": {"format": "pcm"}}}}
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if conn is conn.server.connections[0]:
+            await conn.raw(json.dumps(updated))
+            conn.active = None
+            await conn.ws.close(code=1011)
+            return None
+        return []
+
+    async with WireServer(model) as server:
+        async with Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session:
+            await session.send_text("hi")
+            await session.wait_idle(3)  # today: ConnectionLost
+    assert len(server.connections) == 2
