@@ -180,3 +180,111 @@ async def test_a_malformed_session_updated_does_not_make_the_conversation_unrest
             await session.send_text("hi")
             await session.wait_idle(3)  # today: ConnectionLost
     assert len(server.connections) == 2
+
+
+# --- attacks that held ------------------------------------------------------------------------------
+
+
+async def test_a_binary_frame_is_read_like_text(mini):
+    """A JSON event in a binary frame, and binary garbage: the session goes on."""
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if len(conn.server.of("response.create")) == 1:
+            await conn.ws.send(b"\x00\xff\xfe binary garbage")
+            await conn.ws.send(json.dumps({"type": "input_audio_buffer.timeout_triggered"}).encode())
+            return [conn.call("lookup", {"query": "x"})]
+        return []
+
+    server, seen = await _two_turns(mini, model)
+    assert [json.loads(o["output"]) for o in _outputs(server)] == [{"query": "x", "found": True}]
+    assert ev.InputTimeout() in seen
+
+
+async def test_invalid_utf8_in_a_text_frame_reconnects_and_loses_nothing(mini):
+    """A text frame that is not UTF-8 fails the websocket (RFC 6455): the session reconnects, restores
+    the conversation, and the turn still completes with the tool run once."""
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if conn is conn.server.connections[0]:
+            conn.active = None
+            await conn.ws.send(b'{"type": "\xff\xfe"}', text=True)
+            return None
+        if len(conn.server.of("response.create")) == 2:
+            return [conn.call("lookup", {"query": "x"})]
+        return []
+
+    async with WireServer(model) as server:
+        async with Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session:
+            seen, task = _collect(session.subscribe())
+            await session.send_text("hi")
+            await _until(lambda: len(server.connections) == 2)
+            await session.wait_idle(3)
+        await task
+    assert any(isinstance(e, ev.Reconnected) for e in seen)
+    assert [json.loads(o["output"]) for o in _outputs(server)] == [{"query": "x", "found": True}]
+    user = [e["item"] for e in server.of("conversation.item.create") if e["item"].get("role") == "user"]
+    assert [u["content"][0]["text"] for u in user] == ["hi", "hi"]  # sent, then restored once
+    assert server.overlaps == 0
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1008, 1011, 3000, 4000, 4999])
+async def test_a_close_with_any_code_mid_response_is_restored(mini, code):
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if conn is conn.server.connections[0]:
+            await conn.created()
+            conn.active = None
+            await conn.ws.close(code=code, reason="bye" * 20)
+            return None
+        return []
+
+    async with WireServer(model) as server:
+        async with Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session:
+            await session.send_text("hi")
+            await _until(lambda: len(server.connections) == 2)
+            await session.wait_idle(3)
+            await session.send_text("again")
+            await session.wait_idle(3)
+    assert len(server.of("response.create")) == 3 and server.overlaps == 0
+
+
+async def test_a_server_that_never_sends_session_created_still_serves(mini, monkeypatch):
+    original = WireConnection.send
+
+    async def send(self: WireConnection, event: dict[str, Any]) -> None:
+        if event.get("type") != "session.created":
+            await original(self, event)
+
+    monkeypatch.setattr(WireConnection, "send", send)  # the test server's, not the engine's
+    async with WireServer() as server, Session(mini, url=server.url, api_key="k") as session:
+        await session.send_text("hi")
+        await session.wait_idle(3)
+    assert len(server.of("response.create")) == 1
+
+
+async def test_duplicated_and_stray_events_neither_hang_nor_double_a_turn(mini):
+    """response.created twice, output_item.done twice, deltas for an item never added, a stray
+    response.done after the end, and a function call that arrives after its response ended."""
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        creates = len(conn.server.of("response.create"))
+        if creates > 1:
+            return []
+        rid = await conn.created()
+        await conn.send({"type": "response.created", "response": {"id": rid, "status": "in_progress", "output": []}})
+        item = {"id": "item_m", "type": "message", "role": "assistant", "content": []}
+        for _ in range(2):
+            await conn.send({"type": "response.output_item.done", "response_id": rid, "output_index": 0, "item": item})
+        ghost = {"response_id": rid, "item_id": "item_ghost", "output_index": 5, "content_index": 0}
+        await conn.send({"type": "response.output_audio.delta", **ghost, "delta": "AAAA"})
+        await conn.send({"type": "response.output_audio_transcript.delta", **ghost, "delta": "boo"})
+        await conn.send({"type": "response.output_audio_transcript.done", **ghost, "transcript": "boo"})
+        await conn.done(rid, [item])
+        await conn.done(rid, [item])  # the same done again
+        late = conn.call("lookup", {"query": "late"})  # a call after its response ended
+        await conn.send({"type": "response.output_item.done", "response_id": rid, "output_index": 1, "item": late})
+        return None
+
+    server, seen = await _two_turns(mini, model)
+    assert [json.loads(o["output"]) for o in _outputs(server)] == [{"query": "late", "found": True}]
+    assert server.overlaps == 0
+    assert len(server.of("response.create")) == 3  # hi, the late call's output, again
