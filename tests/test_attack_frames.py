@@ -175,10 +175,12 @@ async def test_a_malformed_session_updated_does_not_make_the_conversation_unrest
             return None
         return []
 
-    async with WireServer(model) as server:
-        async with Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session:
-            await session.send_text("hi")
-            await session.wait_idle(3)  # today: ConnectionLost
+    async with (
+        WireServer(model) as server,
+        Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session,
+    ):
+        await session.send_text("hi")
+        await session.wait_idle(3)  # today: ConnectionLost
     assert len(server.connections) == 2
 
 
@@ -213,13 +215,15 @@ async def test_invalid_utf8_in_a_text_frame_reconnects_and_loses_nothing(mini):
             return [conn.call("lookup", {"query": "x"})]
         return []
 
-    async with WireServer(model) as server:
-        async with Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session:
-            seen, task = _collect(session.subscribe())
-            await session.send_text("hi")
-            await _until(lambda: len(server.connections) == 2)
-            await session.wait_idle(3)
-        await task
+    async with (
+        WireServer(model) as server,
+        Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session,
+    ):
+        seen, task = _collect(session.subscribe())
+        await session.send_text("hi")
+        await _until(lambda: len(server.connections) == 2)
+        await session.wait_idle(3)
+    await task
     assert any(isinstance(e, ev.Reconnected) for e in seen)
     assert [json.loads(o["output"]) for o in _outputs(server)] == [{"query": "x", "found": True}]
     user = [e["item"] for e in server.of("conversation.item.create") if e["item"].get("role") == "user"]
@@ -237,13 +241,15 @@ async def test_a_close_with_any_code_mid_response_is_restored(mini, code):
             return None
         return []
 
-    async with WireServer(model) as server:
-        async with Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session:
-            await session.send_text("hi")
-            await _until(lambda: len(server.connections) == 2)
-            await session.wait_idle(3)
-            await session.send_text("again")
-            await session.wait_idle(3)
+    async with (
+        WireServer(model) as server,
+        Session(mini, url=server.url, api_key="k", reconnect_backoff=0.01) as session,
+    ):
+        await session.send_text("hi")
+        await _until(lambda: len(server.connections) == 2)
+        await session.wait_idle(3)
+        await session.send_text("again")
+        await session.wait_idle(3)
     assert len(server.of("response.create")) == 3 and server.overlaps == 0
 
 
@@ -284,7 +290,7 @@ async def test_duplicated_and_stray_events_neither_hang_nor_double_a_turn(mini):
         await conn.send({"type": "response.output_item.done", "response_id": rid, "output_index": 1, "item": late})
         return None
 
-    server, seen = await _two_turns(mini, model)
+    server, _ = await _two_turns(mini, model)
     assert [json.loads(o["output"]) for o in _outputs(server)] == [{"query": "late", "found": True}]
     assert server.overlaps == 0
     assert len(server.of("response.create")) == 3  # hi, the late call's output, again
