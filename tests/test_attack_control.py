@@ -106,3 +106,45 @@ async def test_a_drop_during_the_transfer_goodbye_asks_again_with_its_message(wr
     assert len(asked) == 2, "the goodbye is asked for again on the new connection with its message"
     assert asked[-1]["response"] == asked[0]["response"]
     assert f"said {MESSAGE!r}" in log
+
+
+async def test_a_barge_in_during_the_transfer_goodbye_still_transfers_once(write_graph):
+    """The caller talks over the goodbye: the audio is cut, and the transfer still happens, once,
+    with no second goodbye asked for."""
+    doc = load_graph(write_graph(CONTROLLED))
+    log: list[str] = []
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        creates = len(conn.server.of("response.create"))
+        if creates == 1:
+            return [conn.call("transfer_to_person", {"summary": "Refund."})]
+        if creates == 2:
+            rid = await conn.created()
+            item = {"id": "item_bye", "type": "message", "role": "assistant", "content": []}
+            base = {"response_id": rid, "item_id": "item_bye", "output_index": 0, "content_index": 0}
+            await conn.send({"type": "response.output_item.added", "response_id": rid, "output_index": 0, "item": item})
+            audio = base64.b64encode(bytes(48 * 2000)).decode()  # two seconds of goodbye
+            await conn.send({"type": "response.output_audio.delta", **base, "delta": audio})
+            await asyncio.sleep(0.1)
+            await conn.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": "item_u"})
+            await conn.done(rid, [item], status="cancelled")  # the server cancels on speech
+            return None
+        return []
+
+    async with WireServer(model) as server, Session(doc, url=server.url, api_key="k", line=Line(log)) as session:
+        seen: list[ev.SessionEvent] = []
+        sub = session.subscribe()
+
+        async def read() -> None:
+            async for e in sub:
+                seen.append(e)
+
+        task = asyncio.create_task(read())
+        await session.send_text("I want a person")
+        await _until(lambda: any(isinstance(e, ev.CallEnded) for e in seen), 5)
+        await session.wait_idle(3)
+    await task
+    assert log == ["transfer +15550100"]
+    assert server.of("conversation.item.truncate")[0]["item_id"] == "item_bye"
+    assert len(server.of("response.create")) == 2 and server.overlaps == 0
+    assert [e for e in seen if isinstance(e, ev.CallEnded)] == [ev.CallEnded("transferred")]
