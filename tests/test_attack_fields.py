@@ -12,6 +12,7 @@ import pytest
 from conftest import MINI
 from wire import WireConnection, WireServer
 
+from engine.protocol.openai_check import check_payload
 from engine.runtime import Session
 from engine.runtime import events as ev
 from engine.validate import load_graph
@@ -110,3 +111,5 @@ async def test_every_field_of_the_wrong_type_is_survived(mini, kind, phase):
     assert len(server.of("response.create")) == 3 and server.overlaps == 0
     crashed = [e.message for e in seen if isinstance(e, ev.Error) and e.code == "task_failed"]
     assert not crashed, crashed  # a spawned task of the session died on the frame's content
+    invalid = {e["type"]: problems for e in server.received if (problems := check_payload(e))}
+    assert not invalid, invalid  # whatever the server sent, what the engine sends stays valid
