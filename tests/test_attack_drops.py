@@ -13,6 +13,7 @@ from websockets.asyncio.server import serve
 from wire import WireConnection, WireServer
 
 from engine.compile import compile_session
+from engine.protocol.openai_check import check_payload
 from engine.runtime import Session
 from engine.validate import load_graph
 
@@ -166,3 +167,57 @@ async def test_a_server_that_closes_every_connection_at_once_is_lost_not_retried
         finally:
             await session.close()
     assert opened[0] <= 10, f"{opened[0]} connections for reconnect_attempts=3"
+
+
+SPOILED_ITEMS = {
+    "a message with an odd role": {
+        "type": "conversation.item.added",
+        "item": {"id": "item_w", "type": "message", "role": "wizard", "content": [{"type": "text", "text": "abra"}]},
+    },
+    "a message with a non-text role": {
+        "type": "conversation.item.added",
+        "item": {"id": "item_w", "type": "message", "role": ["user"], "content": [{"type": "text", "text": "abra"}]},
+    },
+    "a call with object arguments": {
+        "type": "response.output_item.done",
+        "item": {"id": "item_c", "type": "function_call", "call_id": "call_c", "name": "lookup", "arguments": {"q": 1}},
+    },
+    "an item with a numeric id": {
+        "type": "conversation.item.added",
+        "item": {"id": 7, "type": "message", "role": "assistant", "content": [{"type": "text", "text": "abra"}]},
+    },
+}
+
+
+@pytest.mark.parametrize("spoiled", sorted(SPOILED_ITEMS))
+async def test_a_restore_after_odd_items_sends_only_valid_events(write_graph, spoiled):
+    """What a hostile server put into the history comes back to the server on the restore: today the
+    history keeps items as they came (history.py add_message/add_call), and restore_events sends
+    them as they are, which the API refuses (check_payload, openai's own types)."""
+    doc = load_graph(write_graph(MINI))
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if conn is conn.server.connections[0]:
+            await conn.raw(json.dumps(SPOILED_ITEMS[spoiled]))
+            await asyncio.sleep(0.05)
+            conn.active = None
+            await conn.ws.close(code=1011)
+            return None
+        return []
+
+    async with (
+        WireServer(model) as server,
+        Session(doc, url=server.url, api_key="k", reconnect_backoff=0.01) as session,
+    ):
+        await session.send_text("hi")
+        await _until(lambda: len(server.connections) == 2)
+        await session.wait_idle(5)
+    invalid = [(e["type"], p) for e in server.received if (p := _problems(e))]
+    assert not invalid, invalid
+
+
+def _problems(event: dict[str, Any]) -> list[str]:
+    try:
+        return check_payload(event)
+    except Exception as exc:  # the checker itself trips on some shapes (test_attack_checker.py)
+        return [f"{type(exc).__name__}: {exc}"]
