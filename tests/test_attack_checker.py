@@ -3,9 +3,14 @@ The simulator checks every client event with it, so a client's odd item must not
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
+import websockets
 
 from engine.protocol.openai_check import check_payload
+from engine.sim import Simulator
 
 
 @pytest.mark.parametrize("role", [["user"], {"r": 1}])
@@ -25,3 +30,16 @@ def test_an_item_with_an_unhashable_type_is_a_problem_not_a_crash(kind):
 @pytest.mark.parametrize("kind", [["session.update"], {"t": 1}, 5, None])
 def test_an_event_with_an_odd_type_is_a_problem_not_a_crash(kind):
     assert check_payload({"type": kind})
+
+
+async def test_the_simulator_answers_an_unhashable_role_with_an_error_and_goes_on():
+    """Today the simulator's connection handler dies on the checker's TypeError: the connection drops
+    without a close frame."""
+    async with Simulator() as sim, websockets.connect(sim.url + "?model=gpt-realtime") as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        item = {"type": "message", "role": ["user"], "content": []}
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 3))
+        assert answer["type"] == "error"
+        await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 3))["type"] == "session.updated"
