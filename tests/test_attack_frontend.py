@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from typing import Any
 
 import pytest
@@ -140,3 +141,28 @@ async def test_many_subscribers_slow_and_silent_ones_do_not_slow_the_call(mini):
     tail = [e async for e in silent[0]]
     assert isinstance(tail[-1], ev.Overflow) or any(isinstance(e, ev.Overflow) for e in tail)
     assert [e async for e in closed_early] == []
+
+
+async def test_connecting_twice_does_not_open_a_second_connection(mini):
+    """Today Link.open does not check it is open already: a second connect() (or `async with` after
+    connect()) opens another websocket with its own listener, and the first one leaks, still feeding
+    the session its frames."""
+    async with WireServer() as server:
+        session = Session(mini, url=server.url, api_key="k")
+        await session.connect()
+        with contextlib.suppress(RuntimeError, ConnectionError):  # a refusal or a no-op will do
+            await session.connect()
+        await session.close()
+        await asyncio.sleep(0.1)
+    assert len(server.connections) == 1
+
+
+async def test_connecting_after_close_is_refused_and_opens_nothing(mini):
+    async with WireServer() as server:
+        session = Session(mini, url=server.url, api_key="k")
+        await session.connect()
+        await session.close()
+        with pytest.raises(SessionClosed):
+            await session.connect()
+        await asyncio.sleep(0.1)
+    assert len(server.connections) == 1
