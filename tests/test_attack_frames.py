@@ -294,3 +294,19 @@ async def test_duplicated_and_stray_events_neither_hang_nor_double_a_turn(mini):
     assert [json.loads(o["output"]) for o in _outputs(server)] == [{"query": "late", "found": True}]
     assert server.overlaps == 0
     assert len(server.of("response.create")) == 3  # hi, the late call's output, again
+
+
+async def test_a_server_that_never_answers_times_out_wait_idle_and_closes_promptly(mini):
+    async def mute(conn: WireConnection, event: dict[str, Any]) -> None:
+        await asyncio.sleep(30)
+
+    async with WireServer(mute) as server:
+        session = Session(mini, url=server.url, api_key="k")
+        await session.connect()
+        await session.send_text("hi")
+        with pytest.raises(TimeoutError):
+            await session.wait_idle(0.3)
+        async with asyncio.timeout(2):
+            await session.close()
+        for task in server.connections[0]._responses:
+            task.cancel()
