@@ -96,7 +96,11 @@ def item_problems(item: Any, prefix: str = "item") -> list[Problem]:
     if not isinstance(item, dict):
         return [Problem(prefix, "invalid_type", "expected an object")]
     models = _item_models()
-    model = models.get((item.get("type"), item.get("role"))) or models.get((item.get("type"), None))
+    kind, role = item.get("type"), item.get("role")
+    if not isinstance(kind, str) or not (role is None or isinstance(role, str)):
+        where = f"{prefix}.type" if not isinstance(kind, str) else f"{prefix}.role"
+        return [Problem(where, "invalid_type", "expected a string")]
+    model = models.get((kind, role)) or models.get((kind, None))
     if model is None:
         kinds = sorted({t for t, _ in models})
         message = f"unknown item type {item.get('type')!r} with role {item.get('role')!r} (types: {', '.join(kinds)})"

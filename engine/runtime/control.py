@@ -111,7 +111,8 @@ class CallControl:
         playback = session.bargein.playback
         loop = asyncio.get_running_loop()
         deadline = loop.time() + MAX_GOODBYE_SECONDS
-        while loop.time() < deadline and session.link.up:
-            if session.sequencer.idle and not playback.audible():
+        # A drop meanwhile does not count as heard: the reconnect asks for the words again.
+        while loop.time() < deadline and session.link.failed is None and not session.link.closing:
+            if session.link.up and session.sequencer.idle and not playback.audible():
                 return
             await asyncio.sleep(0.05)

@@ -62,13 +62,18 @@ class ServerEvents:
         response = event.get("response")
         response_id = response.get("id") if isinstance(response, dict) else None
         self._offer = self._s.moves.offered  # calls of this response are judged by this config
-        cancel = self._s.sequencer.created(response_id if isinstance(response_id, str) else None)
-        if cancel is not None:
-            self._s.spawn(self._s.send(cancel))
+        follow = self._s.sequencer.created(response_id if isinstance(response_id, str) else None)
+        if follow is not None:  # a cancel (interrupted meanwhile), or a create (it was over before it began)
+            send = self._s.send_create if follow["type"] == "response.create" else self._s.send
+            self._s.spawn(send(follow))
+        self._s.idle_check()
         _field(event, "response", dict)
 
     def on_response_done(self, event: dict[str, Any]) -> None:
-        create = self._s.sequencer.done()  # first: a malformed event must not strand a waiting message
+        response = event.get("response")
+        response_id = response.get("id") if isinstance(response, dict) else None
+        # First: a malformed event must not strand a waiting message.
+        create = self._s.sequencer.done(response_id if isinstance(response_id, str) else None)
         if create is not None:
             self._s.spawn(self._s.send_create(create))
         response = _field(event, "response", dict) or {}
@@ -87,19 +92,22 @@ class ServerEvents:
         self._s.idle_check()
 
     def on_error(self, event: dict[str, Any]) -> None:
-        error = _field(event, "error", dict) or {}
-        code = _field(error, "code")
+        # Read leniently: the sequencer must hear of a refusal whatever else the error holds.
+        error = event.get("error") if isinstance(event.get("error"), dict) else {}
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+        event_id = error.get("event_id") if isinstance(error.get("event_id"), str) else None
         if code == "response_cancel_not_active":
             return  # a cancel that crossed the response's end on the wire: nothing to stop
         if code == "conversation_already_has_active_response":
             self._s.sequencer.already_active()  # retried after that response's done
         else:
             # The server refused our response.create: no response is coming for it.
-            create = self._s.sequencer.refused(_field(error, "event_id"))
+            create = self._s.sequencer.refused(event_id)
             if create is not None:
                 self._s.spawn(self._s.send_create(create))
         self._s.emit(ev.Error(str(error.get("message") or "server error"), code=code))
         self._s.idle_check()
+        _field(event, "error", dict)
 
     # --- server events ------------------------------------------------------------------------
 

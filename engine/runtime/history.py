@@ -6,8 +6,12 @@ order with an index by item id, so every update is O(1) however long the convers
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any
+
+#: The roles a conversation message can have (what a restore may send back).
+ROLES = ("user", "assistant", "system")
 
 
 class History:
@@ -23,6 +27,10 @@ class History:
         return self._by_id.get(item_id)
 
     def add_message(self, item_id: str, role: str, text: str = "") -> dict[str, Any]:
+        """The message `item_id` (added when new). One the API could not take back in a restore (an
+        id or role of the wrong kind) is returned but never kept."""
+        if not isinstance(item_id, str) or role not in ROLES or not isinstance(text, str):
+            return {"id": item_id, "type": "message", "role": role, "text": ""}
         item = self._by_id.get(item_id)
         if item is None:
             item = {"id": item_id, "type": "message", "role": role, "text": text}
@@ -32,6 +40,11 @@ class History:
         return item
 
     def add_call(self, item_id: str, name: str, call_id: str, arguments: str) -> dict[str, Any]:
+        """The function call `item_id` (added when new; one with ids of the wrong kind is not kept)."""
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments) if isinstance(arguments, dict) else "{}"
+        if not all(isinstance(v, str) for v in (item_id, name, call_id)):
+            return {"id": item_id, "type": "function_call", "name": name, "call_id": call_id, "output": None}
         item = self._by_id.get(item_id)
         if item is None:
             item = {"id": item_id, "type": "function_call", "name": name, "call_id": call_id}

@@ -19,6 +19,11 @@ from .transport import Connection, Transport, TransportClosed
 
 log = logging.getLogger("engine.runtime")
 
+#: A connection that lived this long counts as restored: a drop after it starts the attempts afresh.
+#: One that drops sooner continues the count, so a server that closes every connection at once is
+#: given up on after the attempts, not retried forever.
+STABLE_SECONDS = 5.0
+
 
 class LinkOwner(Protocol):
     def on_frame(self, raw: str) -> None: ...
@@ -53,6 +58,8 @@ class Link:
         self._listener: asyncio.Task[None] | None = None
         self.closing = False
         self.failed: str | None = None  # why the connection is gone for good
+        self._attempts_made = 0  # reconnect attempts since the connection was last stable
+        self._restored_at = 0.0
 
     @property
     def opened(self) -> bool:
@@ -68,7 +75,12 @@ class Link:
         return self._conn is not None and not self._connected.is_set()
 
     async def open(self, first: dict[str, Any]) -> None:
-        """Connect, send `first`, and start listening. Raises `ConnectFailed` when it cannot connect."""
+        """Connect, send `first`, and start listening. Raises `ConnectFailed` when it cannot connect,
+        `SessionClosed` once closed, `RuntimeError` when it is open already."""
+        if self.closing:
+            raise SessionClosed("the session is closed")
+        if self._conn is not None:
+            raise RuntimeError("the session is connected already")
         self._conn = await self._transport.connect(self._url, self._headers)
         await self.send(first, wait=False)
         self._connected.set()
@@ -128,7 +140,12 @@ class Link:
         """Reconnect with backoff and restore the conversation; False once it gives up."""
         self._connected.clear()
         self._owner.on_drop(cause)
-        for attempt in range(1, self._attempts + 1):
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._restored_at >= STABLE_SECONDS:
+            self._attempts_made = 0
+        while self._attempts_made < self._attempts:
+            self._attempts_made += 1
+            attempt = self._attempts_made
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
             if self.closing:
                 return False
@@ -149,6 +166,7 @@ class Link:
                     await conn.close()
                 continue
             self._connected.set()
+            self._restored_at = loop.time()
             self._owner.on_restored(attempt, len(events) - 1)
             return True
         return False

@@ -25,6 +25,10 @@ class GuardrailMonitor:
         self._checked: dict[str, int] = {}  # item id -> transcript length already checked
         self._tripped: set[str] = set()
         self._producers: dict[str, tuple[str, str | None]] = {}  # item id -> (agent, response id)
+        # One check at a time per item: text that arrives meanwhile is checked when it ends, whole,
+        # so a reply in many small deltas costs checks in proportion to its length, not its square.
+        self._checking: set[str] = set()
+        self._again: dict[str, str] = {}  # item id -> its latest text, to check once the running check ends
 
     @property
     def enabled(self) -> bool:
@@ -39,13 +43,30 @@ class GuardrailMonitor:
             return
         text = item["text"]
         if len(text) - self._checked.get(item_id, 0) >= self._every:
-            self._checked[item_id] = len(text)
-            self._session.spawn(self._check(item_id, text))
+            self._schedule(item_id, text)
 
     def on_done(self, item_id: str, text: str) -> None:
         if item_id not in self._tripped:
-            self._checked[item_id] = len(text)
-            self._session.spawn(self._check(item_id, text))
+            self._schedule(item_id, text)
+
+    def _schedule(self, item_id: str, text: str) -> None:
+        self._checked[item_id] = len(text)
+        if item_id in self._checking:
+            self._again[item_id] = text  # the latest text waits for the running check
+            return
+        self._checking.add(item_id)
+        self._session.spawn(self._checks(item_id, text))
+
+    async def _checks(self, item_id: str, text: str) -> None:
+        try:
+            while True:
+                await self._check(item_id, text)
+                if item_id in self._tripped or item_id not in self._again:
+                    return
+                text = self._again.pop(item_id)
+        finally:
+            self._checking.discard(item_id)
+            self._again.pop(item_id, None)
 
     def _guardrails_of(self, agent_id: str) -> list[str]:
         listed = self._graph.spec.agents[agent_id].guardrails

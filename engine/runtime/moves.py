@@ -37,6 +37,13 @@ _API_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("audio", "output", "speed"): 1.0,
     ("prompt",): None,
 }
+#: Every field of each kind of turn detection, at the API's default: a handoff between two of the
+#: same kind sets again the fields the second leaves out (the server merges key by key).
+_TURN_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "server_vad": _API_DEFAULTS[("audio", "input", "turn_detection")],
+    "semantic_vad": {"type": "semantic_vad", "eagerness": "auto", "create_response": True, "interrupt_response": True},
+}
+_TURN_DETECTION = ("audio", "input", "turn_detection")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,14 @@ def _put(session: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         node = node.setdefault(key, {})
     node[path[-1]] = value
+
+
+def _complete_turn_detection(session: dict[str, Any]) -> None:
+    """Fill the turn detection's unset fields with its kind's defaults (an earlier agent may have set them)."""
+    audio_in = session["audio"]["input"]
+    given = audio_in["turn_detection"]
+    if isinstance(given, dict) and given.get("type") in _TURN_DETECTION_DEFAULTS:
+        audio_in["turn_detection"] = {**_TURN_DETECTION_DEFAULTS[given["type"]], **given}
 
 
 class Moves:
@@ -111,9 +126,11 @@ class Moves:
         session = event["session"]
         for path, default in _API_DEFAULTS.items():
             if _get(session, path)[0]:
+                if path == _TURN_DETECTION and path in self._set_paths:
+                    _complete_turn_detection(session)
                 self._set_paths.add(path)
             elif path in self._set_paths:
-                _put(session, path, default)
+                _put(session, path, dict(default) if isinstance(default, dict) else default)
         if self.audio_started and self.voice:
             # The API refuses a voice change once audio was produced: keep the session's voice.
             session.setdefault("audio", {}).setdefault("output", {})["voice"] = self.voice
@@ -132,7 +149,8 @@ class Moves:
             self.voice = output["voice"]
         for direction in ("input", "output"):
             audio_format = (audio.get(direction) or {}).get("format")
-            if audio_format:
+            # Only a format the API could mean: anything else would be sent back at every handoff.
+            if isinstance(audio_format, dict) and isinstance(audio_format.get("type"), str):
                 self.formats[direction] = audio_format
 
     # --- moves ----------------------------------------------------------------------------------

@@ -55,12 +55,16 @@ class EventRecorder:
     def record(self, direction: str, event: dict[str, Any]) -> None:
         if self._file is None:
             return
-        field = _AUDIO_FIELDS.get(event.get("type", ""))
+        kind = event.get("type")
+        field = _AUDIO_FIELDS.get(kind) if isinstance(kind, str) else None
         if field and isinstance(event.get(field), str):
             event = {**event, field: f"<{len(event[field]) * 3 // 4} bytes of audio elided>"}
-        line = self._dumps(direction, event)
-        if _SENSITIVE_KEY.search(line):
-            line = self._dumps(direction, _redact_keys(event))
+        try:
+            line = self._dumps(direction, event)
+            if _SENSITIVE_KEY.search(line):
+                line = self._dumps(direction, _redact_keys(event))
+        except (RecursionError, TypeError, ValueError) as exc:  # nested past any walk, or not JSON
+            line = self._dumps(direction, {"unrecordable": f"{type(exc).__name__}: an event of type {kind!r}"})
         try:
             self._file.write(self._scrub(line) + "\n")
         except OSError as exc:

@@ -62,6 +62,8 @@ class ResponseSequencer:
         self.create_id: str | None = None  # event_id of our response.create in flight
         self.response_id: str | None = None  # of the active response
         self.body: dict[str, Any] | None = None  # the waiting request's response settings, if any
+        self._sent_body: dict[str, Any] | None = None  # those of the response on the wire (asked again on a drop)
+        self._done_early: str | None = None  # a response whose done came before its created
         self._new_id = new_id
 
     @property
@@ -82,6 +84,7 @@ class ResponseSequencer:
         self.wanted = False
         self.create_id = self._new_id()
         event: Event = {"type": "response.create", "event_id": self.create_id}
+        self._sent_body = self.body
         if self.body is not None:
             event["response"], self.body = self.body, None
         return event
@@ -110,6 +113,11 @@ class ResponseSequencer:
         """`response.created`: a `response.cancel` to send at once if it was interrupted meanwhile."""
         if self.phase is Phase.OFFLINE:
             return None  # a late frame of the old connection
+        if response_id is not None and response_id == self._done_early:
+            # Its done came first (a server that reorders them): the response is already over.
+            self._done_early = None
+            self._to(Phase.ACTIVE)
+            return self.done()
         self._to(Phase.ACTIVE)
         self.response_id = response_id
         self.create_id = None
@@ -118,12 +126,15 @@ class ResponseSequencer:
             return {"type": "response.cancel"}
         return None
 
-    def done(self) -> Event | None:
+    def done(self, response_id: str | None = None) -> Event | None:
         """`response.done`: the waiting `response.create` to send now, if one is wanted."""
+        if self.phase is Phase.REQUESTED and response_id is not None:
+            self._done_early = response_id  # before its created: that one ends it at once
+            return None
         if self.phase is not Phase.ACTIVE:
             return None  # nothing of ours was active (a stray or duplicate done)
         self._to(Phase.IDLE)
-        self.response_id = None
+        self.response_id = self._sent_body = None
         return self._create() if self.wanted else None
 
     def refused(self, event_id: str | None) -> Event | None:
@@ -131,7 +142,7 @@ class ResponseSequencer:
         if self.phase is not Phase.REQUESTED or event_id is None or event_id != self.create_id:
             return None
         self._to(Phase.IDLE)
-        self.create_id = None
+        self.create_id = self._sent_body = None
         self.cancel_on_create = False
         return self._create() if self.wanted else None
 
@@ -155,8 +166,13 @@ class ResponseSequencer:
         return None
 
     def dropped(self) -> None:
-        """The connection dropped: a response cut short (or still to come) is asked for after the restore."""
-        self.wanted = self.wanted or self.phase in (Phase.REQUESTED, Phase.ACTIVE)
+        """The connection dropped: a response cut short (or still to come) is asked for after the restore,
+        with the settings it was asked with (a goodbye's own instructions)."""
+        cut_short = self.phase in (Phase.REQUESTED, Phase.ACTIVE)
+        if cut_short and self.body is None:
+            self.body = self._sent_body
+        self.wanted = self.wanted or cut_short
+        self._sent_body = self._done_early = None
         self._to(Phase.OFFLINE)
         self.cancel_on_create = False
         self.create_id = self.response_id = None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..compile import resolve_state
+from ..errors import SessionClosed
 from ..redact import auth_headers
 from ..spec import Document
 from . import events as ev
@@ -147,7 +148,12 @@ class Session:
 
     async def connect(self) -> None:
         """Open the websocket and configure the start agent. Raises `ConnectFailed` when it cannot
-        connect, `CompileError` when the start agent's config does not compile."""
+        connect, `CompileError` when the start agent's config does not compile, `SessionClosed` after
+        `close()`, `RuntimeError` when connected already."""
+        if self._closed:
+            raise SessionClosed("the session is closed")
+        if self.link.opened:
+            raise RuntimeError("the session is connected already")
         try:
             payload = self.moves.payload(self.agent)  # a config that cannot compile never connects
             await self.link.open(payload)
@@ -297,7 +303,7 @@ class Session:
     def on_frame(self, raw: str) -> None:
         try:
             event = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser follows
             event = None
         kind = event.get("type") if isinstance(event, dict) else None
         if not isinstance(kind, str):
