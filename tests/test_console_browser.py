@@ -274,6 +274,8 @@ def test_push_to_talk_sends_the_microphone_only_while_held(page) -> None:
     page.mouse.up()
     sent = _state(page)["mic"]
     assert 0 < sent < 200  # 20 ms frames while held (fewer when the machine is busy), none before or after
+    committed = "window.consoleState.log.some(e => e.kind === 'input_audio_buffer.commit')"
+    page.wait_for_function(committed, timeout=10_000)  # the wire log reaches the page a moment later
     kinds = page.evaluate("window.consoleState.log.map(e => e.kind)")
     assert "input_audio_buffer.clear" in kinds and "input_audio_buffer.commit" in kinds
     assert "input_audio_buffer.speech_started" not in kinds  # no turn detection: the button is the turn
