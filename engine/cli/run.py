@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=Path, metavar="FILE.jsonl", help="record every client and server event")
     parser.add_argument("--approve", choices=["ask", "auto", "deny"], default="ask", help="approval policy")
     parser.add_argument("--simulate", action="store_true", help="replay the demo on the simulator even with a key")
+    parser.add_argument("--api", choices=["realtime", "live"], help="the voice API (default: the graph's `api:`)")
     add_db_option(parser)
     add_audio_arguments(parser)
 
@@ -50,6 +51,15 @@ def main(args: argparse.Namespace) -> int:
     if args.fast and live:
         print("engine: --fast streams faster than real time, which only the simulator allows", file=sys.stderr)
         return EXIT_USAGE
+    if (args.api or doc.spec.api) == "live":
+        if live:
+            print(
+                "engine: a live GPT-Live call takes speech, not typed lines; "
+                "call it from the console (engine serve) or replay the demo with --simulate",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return asyncio.run(_simulate_live(doc, args, secrets))
     call = _audio_call(args, doc)
     if call is False:
         return EXIT_FAIL
@@ -131,6 +141,46 @@ async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str],
     if unwritten is not None:
         print(f"engine: {unwritten}", file=sys.stderr)
     return EXIT_FAIL if problems or unwritten else 0
+
+
+async def _simulate_live(doc: Document, args: argparse.Namespace, secrets: list[str]) -> int:
+    """The demo on the GPT-Live simulator: each user turn spoken, the engine the model's backend."""
+    import asyncio
+
+    from ..runtime.live import LiveSession
+    from ..sim.live import LiveSimulator
+    from ..testing.live import speak
+    from ._record import recorded
+    from .terminal import Printer
+
+    demo = doc.spec.demo
+    if demo is None:
+        print(f"engine: {doc.file} has no `demo:` conversation to replay.")
+        return EXIT_FAIL
+    why = "--simulate" if args.simulate else f"no {KEY_ENV}"
+    print(f"Replaying the demo conversation of '{doc.spec.graph}' on the built-in GPT-Live simulator ({why}).")
+    approval = "auto" if args.approve == "ask" else args.approve
+    async with LiveSimulator(demo) as sim:
+        session = LiveSession(
+            doc, url=sim.live_url, api_key="sim-key", agent=demo.agent, context=demo.context, approval=approval
+        )
+        printer = Printer(session, secrets=secrets)
+        async with recorded(session, doc, frontend="run", db=args.db, secrets=secrets), session:
+            printing = asyncio.create_task(printer.run())
+            for number, turn in enumerate(demo.turns, 1):
+                if turn.user is not None:
+                    await speak(session, turn.user)
+                elif number > 1:
+                    await sim.delegate()  # the first turn the model opens is delegated at session start
+                await session.wait_delegations(number, 60)
+                await session.wait_idle(60)
+        await printing
+        printer.end_line()  # GPT-Live's transcript has no "done": the last reply's line is still open
+        problems = _problems(sim.script_errors, sim.mismatches)
+    for problem in problems:
+        print(f"engine: the demo went off script: {problem}", file=sys.stderr)
+    print(f"Replay finished on agent '{session.agent}'{'' if not problems else ' (off script)'}.")
+    return EXIT_FAIL if problems else 0
 
 
 def _problems(errors: list[ScriptError], mismatches: list[Mismatch]) -> list[str]:

@@ -163,7 +163,7 @@ class Printer:
         match event:
             case ev.TranscriptDelta(role="assistant", item_id=item_id, delta=delta, done=done):
                 self._assistant(t(item_id), t(delta), bool(done))
-            case ev.TranscriptDelta(role="user", delta=delta, done=True):
+            case ev.TranscriptDelta(role="user", delta=delta, done=True) if t(delta).strip():
                 self._line(f"user: {t(delta)}")  # a spoken turn streams in pieces: shown once, whole
             case ev.TranscriptDelta(role="user"):
                 pass

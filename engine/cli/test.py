@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--live", action="store_true", help="run against the real API (or --url); actions become expectations"
     )
     parser.add_argument("--url", help="with --live: a Realtime-compatible websocket URL")
+    parser.add_argument("--api", choices=["realtime", "live"], help="the voice API (default: each graph's `api:`)")
     add_header_option(parser)
     parser.add_argument(
         "--coverage", action="store_true", help="report agents, edges, states, transitions, tools exercised"

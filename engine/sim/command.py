@@ -16,8 +16,6 @@ from pathlib import Path
 
 from engine.spec.script import Script
 
-from .server import Simulator
-
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -31,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--realtime", action="store_true", help="stream the model's audio at the rate it plays (real barge-in timing)"
     )
     parser.add_argument("--require-key", metavar="KEY", help="accept only this API key (default: any)")
+    parser.add_argument(
+        "--api", choices=["realtime", "live"], help="the URL printed first: Realtime's or GPT-Live's (both are served)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -78,7 +79,11 @@ def _load_script(args: argparse.Namespace) -> Script | None:
 
 
 async def _serve(script: Script, args: argparse.Namespace) -> int:
-    sim = Simulator(script, host=args.host, port=args.port, realtime_pacing=args.realtime, require_key=args.require_key)
+    from .live import LiveSimulator  # serves GPT-Live beside Realtime, from the same script
+
+    sim = LiveSimulator(
+        script, host=args.host, port=args.port, realtime_pacing=args.realtime, require_key=args.require_key
+    )
     try:
         await sim.start()
     except OSError as exc:
@@ -89,7 +94,10 @@ async def _serve(script: Script, args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
             loop.add_signal_handler(signum, stop.set)
-    print(sim.url, flush=True)
+    live_first = args.api == "live"
+    print(sim.live_url if live_first else sim.url, flush=True)
+    other = f"Realtime at {sim.url}" if live_first else f"GPT-Live at {sim.live_url}"
+    print(f"  {other}", file=sys.stderr)
     print(f"  HTTP base {sim.http_base} (Responses, client secrets); Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
         await stop.wait()

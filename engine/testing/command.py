@@ -10,8 +10,9 @@ from pathlib import Path
 
 from ..spec import SpecError
 from ..validate import is_tests_file, tests_file_graph
-from . import collect, run_test, write_junit
+from . import collect, write_junit
 from .coverage import Coverage, percent_text
+from .live import run_test_on
 from .report import describe, status
 from .runner import TestResult
 from .select import Predicate, name_matcher
@@ -49,9 +50,11 @@ async def _run_all(args: argparse.Namespace, selected: Predicate) -> int:
         coverage = Coverage.of(suite.graph)
         tests = [test for test, _ in suite.tests if selected(test.name)]
         graph_results = results.setdefault(str(path), [])
-        print(f"{path}: {len(tests)} test{'s' * (len(tests) != 1)}{' (live)' if args.live else ''}", flush=True)
+        on = " on GPT-Live" if (getattr(args, "api", None) or suite.graph.spec.api) == "live" else ""
+        print(f"{path}: {len(tests)} test{'s' * (len(tests) != 1)}{on}{' (live)' if args.live else ''}", flush=True)
         for test in tests:
-            result = await run_test(suite.graph, test, live=args.live, url=args.url, headers=headers)
+            api = getattr(args, "api", None) or suite.graph.spec.api
+            result = await run_test_on(api, suite.graph, test, live=args.live, url=args.url, headers=headers)
             graph_results.append(result)
             coverage.record_run(test, result.turns)
             print(f"  {status(result)} {test.name} ({result.seconds:.2f}s)")

@@ -578,7 +578,9 @@ class LiveSession:
             return
         item = self.history.get(self._item_id)
         role, self._speaker = self._speaker, None
-        self.emit(ev.TranscriptDelta(role, self._item_id, "", done=True))  # type: ignore[arg-type]
+        # As on Realtime: the user's turn ends with its whole transcript, the assistant's with nothing more.
+        whole = item["text"] if role == "user" and item is not None else ""
+        self.emit(ev.TranscriptDelta(role, self._item_id, whole, done=True))  # type: ignore[arg-type]
         self.playback.finished(self._item_id)
         if role == "assistant" and item is not None and self.monitor.enabled:
             self.monitor.on_done(self._item_id, item["text"])
