@@ -683,3 +683,31 @@ def test_start_in_thread_serves_synchronous_callers() -> None:
     finally:
         handle.stop()
     assert handle.sim.script_done
+
+
+async def test_the_simulator_serves_the_sip_calls_api_to_the_openai_client():
+    import openai
+
+    from engine.sim import Simulator
+    from engine.spec.script import Say, Script, Turn
+
+    async with Simulator(Script(turns=[Turn(model=[Say(say="Hello.")])])) as sim:
+        client = openai.AsyncOpenAI(api_key="sk-sim", base_url=sim.http_base)
+        session = {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "Hi."}
+        await client.realtime.calls.accept("rtc_1", **session)
+        await client.realtime.calls.refer("rtc_1", target_uri="tel:+15550100")
+        await client.realtime.calls.hangup("rtc_1")
+        await client.realtime.calls.reject("rtc_2", status_code=486)
+        with pytest.raises(openai.BadRequestError):
+            await client.realtime.calls.accept(
+                "rtc_3", type="realtime", model="gpt-realtime-2.1", extra_body={"voyce": "x"}
+            )
+        await client.close()
+    assert [(r["call_id"], r["action"]) for r in sim.call_requests] == [
+        ("rtc_1", "accept"),
+        ("rtc_1", "refer"),
+        ("rtc_1", "hangup"),
+        ("rtc_2", "reject"),
+    ]
+    assert sim.call_requests[1]["body"] == {"target_uri": "tel:+15550100"}
+    assert sim.call_requests[0]["body"]["instructions"] == "Hi."

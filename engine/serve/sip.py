@@ -165,6 +165,7 @@ class SipCall:
         owner, config = self._owner, self._owner.config
         transport = AiohttpTransport()
         call: OpenCall | None = None
+        offline: Any = None  # the simulator's calls API client, offline
         try:
             if config.live:
                 fields = accept_fields(self.doc, self.context, self.call_id)
@@ -183,6 +184,13 @@ class SipCall:
                 frontend="sip",
                 caller=self.context.get("caller"),
             )
+            if not config.live and call.sim is not None:
+                # Offline, OpenAI's part is the simulator's, by the same calls API and client.
+                import openai
+
+                offline = openai.AsyncOpenAI(api_key="sim-key", base_url=call.sim.http_base)
+                await offline.realtime.calls.accept(self.call_id, **accept_fields(self.doc, self.context, self.call_id))
+                call.session.control.line = RealtimeCallLine(offline, self.call_id)
             events = call.session.subscribe()
             await call.connect()
             await call.session.request_response()  # the agent answers the phone
@@ -196,5 +204,7 @@ class SipCall:
         finally:
             if call is not None:
                 await call.close(self.ended)
+            if offline is not None:
+                await offline.close()
             await transport.aclose()
             owner._remove(self)

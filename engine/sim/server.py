@@ -96,6 +96,8 @@ class Simulator:
         self._user_items: set[str] = set()  # user message ids, across connections
         self._responses = ResponsesModel(self._ids, self._cursor.says(), self.script_errors)
         self._connections: set[RealtimeConnection] = set()
+        #: SIP calls endpoint requests: {"call_id", "action", "body"}, in order.
+        self.call_requests: list[dict[str, Any]] = []
         self._ephemeral: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -108,6 +110,7 @@ class Simulator:
         app.router.add_post("/v1/responses", self._responses_endpoint)
         app.router.add_post("/v1/decisions", self._decisions_endpoint)
         app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
+        app.router.add_post("/v1/realtime/calls/{call_id}/{action}", self._calls_endpoint)
 
     async def start(self) -> Simulator:
         app = web.Application()
@@ -383,6 +386,26 @@ class Simulator:
         self.responses_requests.append(body)
         status, payload = self._responses.decide(body)
         return web.json_response(payload, status=status)
+
+    async def _calls_endpoint(self, request: web.Request) -> web.Response:
+        """A SIP call's accept / reject / refer / hangup, recorded in `call_requests` (accept's session
+        checked strictly, as the API checks it)."""
+        denied = self._unauthorized(self._presented_key(request))
+        if denied is not None:
+            return denied
+        action, call_id = request.match_info["action"], request.match_info["call_id"]
+        if action not in ("accept", "reject", "refer", "hangup"):
+            return web.json_response(_error_body(f"Unknown call action '{action}'.", "invalid_value"), status=404)
+        body = await self._json_body(request) if request.can_read_body else {}
+        if action == "accept":
+            err = check_session(body if isinstance(body, dict) else {})
+            if err is not None:
+                return web.json_response({"error": err}, status=400)
+        if action == "refer" and not (isinstance(body, dict) and isinstance(body.get("target_uri"), str)):
+            message = "Missing required parameter: 'target_uri'."
+            return web.json_response(_error_body(message, "missing_required_parameter"), status=400)
+        self.call_requests.append({"call_id": call_id, "action": action, "body": body})
+        return web.Response(status=200)
 
     async def _client_secrets(self, request: web.Request) -> web.Response:
         denied = self._unauthorized(self._presented_key(request))
