@@ -112,14 +112,10 @@ class AudioCall:
                 await follower
 
     async def _stream(self, session: Session, audio: bytes) -> None:
-        from ..io import FRAME_MS, frames, paced
+        from ..io import stream_audio
 
-        tail = self.fmt_in.silence(1500)  # turn detection hears the last utterance end
         speed = 0.0 if self._args.fast else 1.0
-        async for frame in paced(frames(audio + tail, self.fmt_in, FRAME_MS), self.fmt_in, speed=speed):
-            await session.send_audio(frame)
-            if self.recording is not None:
-                self.recording.caller(frame)
+        await stream_audio(audio, self.fmt_in, session.send_audio, speed=speed, recording=self.recording)
 
     def finish(self) -> str | None:
         """Write `--audio-out`; returns a problem to report, or None."""

@@ -6,7 +6,7 @@ at real time (`stream_wav`: a caller from a file); `CallRecording` lays a call's
 one timeline and writes it to a WAV.
 """
 
-from .caller import call_formats, stream_wav
+from .caller import call_formats, stream_audio, stream_wav
 from .formats import PCM16, PCMA, PCMU, AudioFormat
 from .frames import FRAME_MS, frames, paced
 from .recording import CallRecording
@@ -24,6 +24,7 @@ __all__ = [
     "frames",
     "paced",
     "read_wav",
+    "stream_audio",
     "stream_wav",
     "write_wav",
 ]

@@ -28,16 +28,26 @@ async def stream_wav(
     tail_ms: int = TAIL_MS,
     recording: CallRecording | None = None,
 ) -> float:
-    """Send a WAV file's audio in `fmt` through `send` (e.g. `session.send_audio`), 20 ms a frame.
+    """Send a WAV file's audio in `fmt` through `send` (e.g. `session.send_audio`): `stream_audio` of
+    the file, which is read and converted before anything is sent. Raises AudioFileError for a file
+    that cannot be read (nothing sent then)."""
+    return await stream_audio(read_wav(path, fmt), fmt, send, speed=speed, tail_ms=tail_ms, recording=recording)
 
-    Paced at `speed` times real time (0: as fast as possible), followed by `tail_ms` of silence;
-    each frame is placed on `recording`'s caller track when sent. Returns the milliseconds sent.
-    The file is read and converted before anything is sent. Raises AudioFileError for a file
-    that cannot be read (nothing sent then).
-    """
-    audio = read_wav(path, fmt) + fmt.silence(tail_ms)
+
+async def stream_audio(
+    audio: bytes,
+    fmt: AudioFormat,
+    send: Callable[[bytes], Awaitable[object]],
+    *,
+    speed: float = 1.0,
+    tail_ms: int = TAIL_MS,
+    recording: CallRecording | None = None,
+) -> float:
+    """Send `audio` (in `fmt`) through `send`, 20 ms a frame, paced at `speed` times real time (0: as
+    fast as possible), followed by `tail_ms` of silence; each frame is placed on `recording`'s caller
+    track when sent. Returns the milliseconds sent."""
     sent = 0.0
-    async for frame in paced(frames(audio, fmt, FRAME_MS), fmt, speed=speed):
+    async for frame in paced(frames(audio + fmt.silence(tail_ms), fmt, FRAME_MS), fmt, speed=speed):
         await send(frame)
         if recording is not None:
             recording.caller(frame)

@@ -172,7 +172,7 @@ class _Voice:
             await self._speak(turn)
 
     async def _speak(self, turn: Turn) -> None:
-        from ..io import FRAME_MS, call_formats, frames, paced, read_wav
+        from ..io import call_formats, read_wav, stream_audio
 
         if self._format is None:
             self._format = call_formats(self._doc, self._session.agent)[0]
@@ -190,8 +190,7 @@ class _Voice:
 
             audio = read_wav(confined_file(self._doc.dir, turn.audio, self._doc.root), fmt)
         # The microphone stays open after the words, so that turn detection hears them end.
-        async for frame in paced(frames(audio + fmt.silence(1000), fmt, FRAME_MS), fmt):
-            await self._session.send_audio(frame)
+        await stream_audio(audio, fmt, self._session.send_audio, tail_ms=1000)
 
 
 async def _heard_for(seen: list[ev.SessionEvent], start: int, seconds: float, limit: float) -> None:
