@@ -16,7 +16,7 @@ from .audio import add_audio_arguments, wants_audio
 
 if TYPE_CHECKING:
     from ..sim import Mismatch, ScriptError
-    from ..spec import Document
+    from ..spec import Document, Script
     from .audio import AudioCall
 
 
@@ -94,12 +94,9 @@ async def _simulate(doc: Document, args: argparse.Namespace, secrets: list[str],
     from ._record import recorded
     from .terminal import Printer, new_session
 
-    demo = doc.spec.demo
+    demo = _announce(doc, args, "simulator")
     if demo is None:
-        print(f"engine: {doc.file} has no `demo:` conversation to replay; set {KEY_ENV} to run it live.")
         return EXIT_FAIL
-    why = "--simulate" if args.simulate else f"no {KEY_ENV}"
-    print(f"Replaying the demo conversation of '{doc.spec.graph}' on the built-in simulator ({why}).")
     approval = "auto" if args.approve == "ask" else args.approve
     # A caller speaking from a file hears the agent at real time, so that barge-in cuts at what was heard.
     async with Simulator(demo, realtime_pacing=call is not None and not args.fast) as sim:
@@ -153,12 +150,9 @@ async def _simulate_live(doc: Document, args: argparse.Namespace, secrets: list[
     from ._record import recorded
     from .terminal import Printer
 
-    demo = doc.spec.demo
+    demo = _announce(doc, args, "GPT-Live simulator")
     if demo is None:
-        print(f"engine: {doc.file} has no `demo:` conversation to replay.")
         return EXIT_FAIL
-    why = "--simulate" if args.simulate else f"no {KEY_ENV}"
-    print(f"Replaying the demo conversation of '{doc.spec.graph}' on the built-in GPT-Live simulator ({why}).")
     approval = "auto" if args.approve == "ask" else args.approve
     async with LiveSimulator(demo) as sim:
         session = LiveSession(
@@ -181,6 +175,17 @@ async def _simulate_live(doc: Document, args: argparse.Namespace, secrets: list[
         print(f"engine: the demo went off script: {problem}", file=sys.stderr)
     print(f"Replay finished on agent '{session.agent}'{'' if not problems else ' (off script)'}.")
     return EXIT_FAIL if problems else 0
+
+
+def _announce(doc: Document, args: argparse.Namespace, where: str) -> Script | None:
+    """The demo to replay (said so), or None (reported) when the graph has none."""
+    demo = doc.spec.demo
+    if demo is None:
+        print(f"engine: {doc.file} has no `demo:` conversation to replay; set {KEY_ENV} to run it live.")
+        return None
+    why = "--simulate" if args.simulate else f"no {KEY_ENV}"
+    print(f"Replaying the demo conversation of '{doc.spec.graph}' on the built-in {where} ({why}).")
+    return demo
 
 
 def _problems(errors: list[ScriptError], mismatches: list[Mismatch]) -> list[str]:

@@ -30,7 +30,7 @@ Approver = Callable[[ev.ApprovalRequested], Awaitable[Decision]]
 Approval = Literal["auto", "deny", "ask"] | Approver
 
 
-def _transition_target(arguments: str) -> str:
+def transition_target(arguments: str) -> str:
     """The `to` of a transition call ('' when the model sent none)."""
     try:
         target = json.loads(arguments).get("to")
@@ -74,7 +74,7 @@ class Calls:
                 await self.output(call_id, json.dumps({"error": message}))
                 session.emit(ev.ToolEnd(offer.agent, name, call_id, message, ok=False))
             elif name == TRANSITION_TOOL or name in offer.handoffs:
-                target = f"handoff:{offer.handoffs[name]}" if name in offer.handoffs else _transition_target(arguments)
+                target = f"handoff:{offer.handoffs[name]}" if name in offer.handoffs else transition_target(arguments)
                 await session.moves.move(target, call_id, offer, transition=name == TRANSITION_TOOL)
             else:
                 await self._run_tool(name, call_id, arguments, offer.agent)

@@ -23,6 +23,7 @@ from ...spec.script import TRANSITION_TOOL
 from ...tools import ResponsesError, ToolContext
 from ...tools.escalate import MESSAGE_ROLES
 from .. import events as ev
+from ..calls import transition_target as _transition_target
 from ..control import transfer_target
 from ..line import LineUnsupported
 from ..moves import Offer
@@ -74,14 +75,6 @@ def history_context(items: list[dict[str, Any]], last: int) -> list[dict[str, An
             note = f"Earlier, {item['name']}({item['arguments']}) returned: {item['output']}"
             out.append({"role": "developer", "content": note[:RESULT_CHARS]})
     return out[-last:]
-
-
-def _transition_target(arguments: str) -> str:
-    try:
-        target = json.loads(arguments).get("to")
-    except (ValueError, AttributeError):
-        return ""
-    return target if isinstance(target, str) else ""
 
 
 class Backend:
