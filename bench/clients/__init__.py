@@ -15,6 +15,7 @@ from typing import Protocol
 
 class BenchClient(Protocol):
     audio_deltas: int  # audio deltas delivered to the application so far
+    audio_bytes: int  # their decoded audio, in bytes (every client decodes base64 as a player must)
 
     async def open(self, url: str) -> None: ...
     async def turn(self, command: str, responses: int, timeout: float = 120.0) -> None: ...
