@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any, Protocol
+
+import orjson
 
 from ..errors import ConnectionLost, SessionClosed
 from .recorder import EventRecorder
@@ -84,7 +85,7 @@ class Link:
     async def send(self, event: dict[str, Any], *, wait: bool = True) -> None:
         """Send a client event. During a reconnect it waits and goes out on the new connection;
         `wait=False` raises `TransportClosed` instead. Raises `ConnectionLost` or `SessionClosed`."""
-        text = json.dumps(event)
+        text = orjson.dumps(event).decode()  # a fifth to a tenth of json.dumps' time
         while True:
             if wait and not self._connected.is_set():
                 await self._connected.wait()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ..compile import compile_tracing, resolve_state
 from ..spec import Document
@@ -322,7 +323,7 @@ class Session:
 
     def on_frame(self, raw: str) -> None:
         try:
-            event = json.loads(raw)
+            event = orjson.loads(raw)  # a third of json.loads' time on an audio delta
         except ValueError:
             event = None
         kind = event.get("type") if isinstance(event, dict) else None
