@@ -26,6 +26,8 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `engine` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if os.environ.get("BENCH_ENGINE_ROOT"):  # `run.py --before DIR`: the engine of another checkout
+    sys.path.insert(0, os.environ["BENCH_ENGINE_ROOT"])
 
 from bench.clients import BenchClient, Clients, prepare
 
@@ -131,7 +133,9 @@ async def measure_latency(clients: Clients, url: str, sessions: int, seconds: fl
         "max_ms": max(rtt, default=float("nan")),
         "round_trips": len(rtt),
         "cpu_load": cpu / wall,
+        "us_per_delta": cpu / max(audio, 1) * 1e6,  # everything included (calls too), per audio delta
         "server_cpu_load": stats["cpu_load"],
+        "load_average": os.getloadavg()[0],  # the machine's (other processes compete for the core)
         "audio_per_s": audio / wall,
         "wall_s": wall,
     }

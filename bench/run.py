@@ -79,12 +79,16 @@ def bench_server() -> Iterator[str]:
 
 
 LOOP = "asyncio"
+BEFORE: Path | None = None  # --before: the checkout whose engine the `engine-before` variant runs
 
 
 def measure(variant: str, test: str, url: str, *options: str) -> dict[str, Any]:
     cmd = [sys.executable, str(ROOT / "bench" / "measure.py"), variant, test, "--url", url, "--loop", LOOP]
     cmd += [*_pin(0), *options]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1800, env=_env())
+    env = _env()
+    if variant == "engine-before" and BEFORE is not None:
+        env["BENCH_ENGINE_ROOT"] = str(BEFORE)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1800, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{variant} {test} failed:\n{done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -236,9 +240,11 @@ def _largest(args: argparse.Namespace, variant: str, url: str, points: dict[int,
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    global LOOP
-    LOOP = args.loop
-    variants = [v for v in args.variants if available(v)]
+    global LOOP, BEFORE
+    LOOP, BEFORE = args.loop, args.before
+    if args.before is not None and "engine-before" not in args.variants:
+        args.variants.insert(1, "engine-before")
+    variants = [v for v in args.variants if available(v) and (v != "engine-before" or args.before is not None)]
     for missing in sorted(set(args.variants) - set(variants)):
         print(f"bench: {missing} is not installed; left out (pip install -e '.[bench]')", file=sys.stderr)
     results: dict[str, Any] = {"variants": variants, "loop": args.loop, "clients": {v: {} for v in variants}}
@@ -288,7 +294,7 @@ def report(results: dict[str, Any]) -> str:
     variants, clients = results["variants"], results["clients"]
     names = [VARIANTS[v] for v in variants]
     lines: list[str] = [f"event loop: {results['loop']}", ""]
-    others = [v for v in ("engine",) if v in variants]
+    others = [v for v in ("engine", "engine-before") if v in variants]
     bases = [b for b in (BARE, SDK) if b in variants]
     if clients[variants[0]].get("audio"):
         first, last = results["turns"]
@@ -350,6 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=None, help="seconds (tool calls) per session at scale")
     parser.add_argument("--no-largest", dest="find_largest", action="store_false", help="skip the largest-count search")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="every client's event loop")
+    parser.add_argument("--before", type=Path, help="also run the engine of this checkout (a before/after column)")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -34,6 +34,7 @@ class Clients:
 
 VARIANTS = {
     "engine": "engine",
+    "engine-before": "engine (before)",  # run.py --before DIR: the engine of another checkout
     "engine-events": "engine (audio as events)",
     "engine-websockets": "engine (websockets)",
     "agents-sdk": "Agents SDK",
@@ -44,7 +45,7 @@ VARIANTS = {
 
 def prepare(variant: str) -> Clients:
     """Import what `variant` needs and return a factory of its clients."""
-    if variant in ("engine", "engine-events", "engine-websockets"):
+    if variant in ("engine", "engine-before", "engine-events", "engine-websockets"):
         from .engine import prepare as engine_prepare
 
         transport = "websockets" if variant == "engine-websockets" else "aiohttp"

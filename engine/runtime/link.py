@@ -107,18 +107,23 @@ class Link:
             self._recorder.record("client", event)
 
     async def _listen(self) -> None:
+        on_frame = self._owner.on_frame
         while not self.closing:
-            assert self._conn is not None
+            conn = self._conn
+            assert conn is not None
+            listen = getattr(conn, "listen", None)
             try:
-                raw = await self._conn.recv()
+                if listen is not None:
+                    await listen(on_frame)  # every frame, until it raises TransportClosed
+                recv = conn.recv
+                while not self.closing:
+                    on_frame(await recv())
             except TransportClosed as exc:
                 if self.closing:
                     break
                 if not await self._reconnect(exc):
                     self._lose(str(exc) if self.failed is None else self.failed)
                     break
-                continue
-            self._owner.on_frame(raw)
 
     def _lose(self, reason: str) -> None:
         self.failed = reason
