@@ -331,7 +331,12 @@ def report(results: dict[str, Any]) -> str:
             cells = [str(count)]
             for v in variants:
                 f = points[v].get(count)
-                figures = f"{_cell(f['p50_ms'])} / {_cell(f['p99_ms'])} ms, {f['cpu_load']:.2f} cores" if f else ""
+                figures = (
+                    f"{_cell(f['p50_ms'])} / {_cell(f['p99_ms'])} ms, {f['cpu_load']:.2f} cores, "
+                    f"{f['us_per_delta']:.0f} µs/delta"
+                    if f
+                    else ""
+                )
                 cells.append(figures or "not run")
             loads = [points[v][count]["server_cpu_load"] for v in variants if count in points[v]]
             cells.append(f"{max(loads):.2f}")
@@ -339,7 +344,12 @@ def report(results: dict[str, Any]) -> str:
         if largest:
             label = f"largest count with p99 < {P99_LIMIT_MS:.0f} ms"
             table.append([label, *(largest.get(v, "-") for v in variants), ""])
-        lines += ["", *_table(["sessions (one core)", *(f"{n}: p50 / p99, CPU" for n in names), "server CPU"], table)]
+        lines += [
+            "",
+            *_table(
+                ["sessions (one core)", *(f"{n}: p50 / p99, load, CPU per delta" for n in names), "server CPU"], table
+            ),
+        ]
     if results.get("commands"):
         lines += ["", "| command (wall time, fresh process) | s |", "|---|---|"]
         lines += [f"| `engine {name}` | {seconds:.3f} |" for name, seconds in results["commands"].items()]
@@ -358,8 +368,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="every client's event loop")
     parser.add_argument("--before", type=Path, help="also run the engine of this checkout (a before/after column)")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON")
+    parser.add_argument("--report", type=Path, help="print the tables of a --json file of an earlier run, run nothing")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if args.report:
+        print(report(json.loads(args.report.read_text(encoding="utf-8"))))
+        return
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.scale = args.scale or ([100, 300, 500] if args.quick else [100, 300, 500, 1000])
     args.rounds = args.rounds or (5 if args.quick else 10)
