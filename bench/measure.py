@@ -6,7 +6,8 @@ TEST is `start` (resident memory once the client is imported and configured), `a
 audio delta), `roundtrips` (CPU per tool, sync tool and handoff round trip after 10 and after N turns),
 `latency` (round-trip percentiles with S sessions streaming audio at real time) or `memory`
 (resident memory per idle session). CPU is this process's user+system time (`time.process_time`),
-so the server, in its own process, is never counted. bench/run.py runs these and prints the table.
+so the server, in its own process, is never counted. `--loop uvloop` runs the client on uvloop
+(bench/run.py runs every client on the same loop). bench/run.py runs these and prints the table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `engine` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if os.environ.get("BENCH_ENGINE_ROOT"):  # `run.py --before DIR`: the engine of another checkout
+    sys.path.insert(0, os.environ["BENCH_ENGINE_ROOT"])
 
 from bench.clients import BenchClient, Clients, prepare
 
@@ -51,7 +54,7 @@ async def measure_audio(clients: Clients, url: str, deltas: int, repeats: int) -
             cpu = time.process_time()
             await client.turn(f"audio {deltas}", 1)
             spent = time.process_time() - cpu
-            if client.audio_deltas - before != deltas:
+            if client.audio_deltas - before != deltas or client.audio_bytes != client.audio_deltas * 960:
                 raise RuntimeError(
                     f"expected {deltas} audio deltas, the client delivered {client.audio_deltas - before}"
                 )
@@ -120,6 +123,9 @@ async def measure_latency(clients: Clients, url: str, sessions: int, seconds: fl
     stats = await asyncio.to_thread(_http, f"{http_base}/stats")
     await asyncio.gather(*(c.close() for c in opened))
     rtt = stats["rtt_ms"]
+    expected = sessions * rounds * max(1, round(seconds / 0.02))
+    if audio < expected or len(rtt) < sessions * rounds:
+        raise RuntimeError(f"{audio} of {expected} audio deltas and {len(rtt)} of {sessions * rounds} calls arrived")
     return {
         "sessions": sessions,
         "p50_ms": _percentile(rtt, 0.50),
@@ -127,6 +133,9 @@ async def measure_latency(clients: Clients, url: str, sessions: int, seconds: fl
         "max_ms": max(rtt, default=float("nan")),
         "round_trips": len(rtt),
         "cpu_load": cpu / wall,
+        "us_per_delta": cpu / max(audio, 1) * 1e6,  # everything included (calls too), per audio delta
+        "server_cpu_load": stats["cpu_load"],
+        "load_average": os.getloadavg()[0],  # the machine's (other processes compete for the core)
         "audio_per_s": audio / wall,
         "wall_s": wall,
     }
@@ -179,10 +188,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=1.0, help="audio per response in the latency test")
     parser.add_argument("--rounds", type=int, default=10, help="tool round trips per session in the latency test")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the client's event loop")
     args = parser.parse_args(argv)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
-    result = asyncio.run(run(args.variant, args.test, args))
+    if args.loop == "uvloop":
+        import uvloop
+
+        result = uvloop.run(run(args.variant, args.test, args))
+    else:
+        result = asyncio.run(run(args.variant, args.test, args))
     print(json.dumps({"variant": args.variant, "test": args.test, **result}))
 
 

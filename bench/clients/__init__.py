@@ -15,6 +15,7 @@ from typing import Protocol
 
 class BenchClient(Protocol):
     audio_deltas: int  # audio deltas delivered to the application so far
+    audio_bytes: int  # their decoded audio, in bytes (every client decodes base64 as a player must)
 
     async def open(self, url: str) -> None: ...
     async def turn(self, command: str, responses: int, timeout: float = 120.0) -> None: ...
@@ -33,6 +34,7 @@ class Clients:
 
 VARIANTS = {
     "engine": "engine",
+    "engine-before": "engine (before)",  # run.py --before DIR: the engine of another checkout
     "engine-events": "engine (audio as events)",
     "engine-websockets": "engine (websockets)",
     "agents-sdk": "Agents SDK",
@@ -43,7 +45,7 @@ VARIANTS = {
 
 def prepare(variant: str) -> Clients:
     """Import what `variant` needs and return a factory of its clients."""
-    if variant in ("engine", "engine-events", "engine-websockets"):
+    if variant in ("engine", "engine-before", "engine-events", "engine-websockets"):
         from .engine import prepare as engine_prepare
 
         transport = "websockets" if variant == "engine-websockets" else "aiohttp"

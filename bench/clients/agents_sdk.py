@@ -18,6 +18,7 @@ class AgentsSdkClient:
     def __init__(self, runner: Any) -> None:
         self._runner = runner
         self.audio_deltas = 0
+        self.audio_bytes = 0
         self._ended = 0
         self._target = 0
         self._reached: asyncio.Future[None] | None = None
@@ -32,8 +33,9 @@ class AgentsSdkClient:
     async def _consume(self) -> None:
         async for event in self.session:
             kind = event.type
-            if kind == "audio":
+            if kind == "audio":  # the SDK has decoded the base64 already: bytes, as a player wants them
                 self.audio_deltas += 1
+                self.audio_bytes += len(event.audio.data)
             elif kind == "agent_end":  # one per response.done
                 self._ended += 1
                 if self._reached is not None and self._ended >= self._target and not self._reached.done():

@@ -1,12 +1,14 @@
 """The engine as a benchmark client: `engine.Session` running bench/graphs/bench.yaml.
 
-Used as an application would: audio goes to a player callback (`on_audio`), every other event is
-read from the session's event iterator. The `events` flavour reads audio from the iterator too.
+Used as an application would: audio goes to a player callback (`on_audio`), which decodes its
+base64 as a player must, every other event is read from the session's event iterator. The `events`
+flavour reads audio from the iterator too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ class EngineClient:
         self._transport = transport
         self._audio_callback = audio_callback
         self.audio_deltas = 0
+        self.audio_bytes = 0
         self.session: Any = None
         self._consumer: asyncio.Task[None] | None = None
 
@@ -36,11 +39,12 @@ class EngineClient:
 
     def _play(self, audio: Any) -> None:
         self.audio_deltas += 1
+        self.audio_bytes += len(base64.b64decode(audio.data))
 
     async def _consume(self) -> None:
         async for event in self.session:
             if event.type == "audio":
-                self.audio_deltas += 1
+                self._play(event)
 
     async def turn(self, command: str, responses: int, timeout: float = 120.0) -> None:
         await self.session.send_text(command)

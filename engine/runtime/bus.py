@@ -95,6 +95,11 @@ class EventBus:
         self._audio: list[Subscription] = []
         self._ended = False
 
+    @property
+    def audio_subscribers(self) -> bool:
+        """Whether any subscriber takes audio (the session skips building nothing for nobody)."""
+        return bool(self._audio)
+
     def subscribe(self, *, audio: bool = False, maxsize: int = DEFAULT_MAXSIZE) -> Subscription:
         subscription = Subscription(self, audio=audio, maxsize=maxsize)
         if self._ended:

@@ -1,6 +1,6 @@
 """What a graph needs once for all of its calls, so a server runs hundreds of sessions on one.
 
-A `GraphRuntime` holds the compiler cache, the toolbox (its argument validators, resolved callables,
+A `GraphRuntime` holds the compiler and its payloads cache, the toolbox (its argument validators, resolved callables,
 one HTTP client and the bounded executor for sync tools), the guardrail checker and one client for
 the Responses API (escalations and classifiers). Sessions borrow it; none of it holds per-call state.
 """
@@ -15,6 +15,7 @@ from ..redact import auth_headers
 from ..spec import Document
 from ..tools import ResponsesClient, Toolbox
 from .guardrails import GuardrailChecker
+from .moves import CompiledPayloads
 
 OPENAI_REALTIME_URL = "wss://api.openai.com/v1/realtime"
 
@@ -70,6 +71,7 @@ class GraphRuntime:
         self.url = url
         self.api_key, self.headers = credentials(api_key, headers)
         self.compiler = SessionCompiler(graph)
+        self.payloads = CompiledPayloads(self.compiler)
         self.toolbox = Toolbox(graph)
         self.responses = ResponsesClient(
             api_key=self.api_key or "unset",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any, Protocol
+
+import orjson
 
 from ..errors import ConnectionLost, SessionClosed
 from .recorder import EventRecorder
@@ -96,7 +97,7 @@ class Link:
     async def send(self, event: dict[str, Any], *, wait: bool = True) -> None:
         """Send a client event. During a reconnect it waits and goes out on the new connection;
         `wait=False` raises `TransportClosed` instead. Raises `ConnectionLost` or `SessionClosed`."""
-        text = json.dumps(event)
+        text = orjson.dumps(event).decode()  # a fifth to a tenth of json.dumps' time
         while True:
             if wait and not self._connected.is_set():
                 await self._connected.wait()
@@ -118,18 +119,23 @@ class Link:
             self._recorder.record("client", event)
 
     async def _listen(self) -> None:
+        on_frame = self._owner.on_frame
         while not self.closing:
-            assert self._conn is not None
+            conn = self._conn
+            assert conn is not None
+            listen = getattr(conn, "listen", None)
             try:
-                raw = await self._conn.recv()
+                if listen is not None:
+                    await listen(on_frame)  # every frame, until it raises TransportClosed
+                recv = conn.recv
+                while not self.closing:
+                    on_frame(await recv())
             except TransportClosed as exc:
                 if self.closing:
                     break
                 if not await self._reconnect(exc):
                     self._lose(str(exc) if self.failed is None else self.failed)
                     break
-                continue
-            self._owner.on_frame(raw)
 
     def _lose(self, reason: str) -> None:
         self.failed = reason

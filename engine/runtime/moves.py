@@ -6,15 +6,23 @@ set something (turn detection, noise reduction, speed) to one that leaves it uns
 first agent's value. Each payload therefore sets again, to the API's default, every field an earlier
 payload set and this one does not: after A -> B the server's session is what `engine compile --agent
 B` prints. The audio formats and, once audio was produced, the voice stay as the call has them.
+
+Compiled payloads are cached for the whole graph (`CompiledPayloads`, on the `GraphRuntime`): a
+payload depends on the context only through the templates it renders, so it is reused whenever the
+agent, state and context are the same, and a context that is not plain JSON data is never cached.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..compile import TemplateRenderError, apply_mcp_headers, render_expression, template_variables
+import orjson
+
+from ..compile import SessionCompiler, TemplateRenderError, apply_mcp_headers, render_expression, template_variables
 from ..spec import Document, Transition, handoff_tool_name
 from . import events as ev
 
@@ -62,6 +70,56 @@ class Offer:
         return cls(agent, state, names, {name: a for name, a in targets.items() if name in names})
 
 
+def _plain_json(value: Any, depth: int = 0) -> bool:
+    """True when `value` is JSON data of exact types (no tuples, subclasses, NaN...): then its orjson
+    encoding tells it apart from every other such value, and templates render it the same each time."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if depth > 32:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_plain_json(v, depth + 1) for v in value)
+    return False
+
+
+class CompiledPayloads:
+    """The compiled `session.update` of each agent, state and context, shared by a graph's sessions.
+
+    `compile` returns a fresh copy each time (callers adjust their payload). The cache holds at most
+    `maxsize` entries, the least recently used going first.
+    """
+
+    def __init__(self, compiler: SessionCompiler, maxsize: int = 1024) -> None:
+        self._compiler = compiler
+        self._maxsize = maxsize
+        self._cache: OrderedDict[tuple[str, str | None, bool, bytes], bytes] = OrderedDict()
+
+    def compile(self, agent_id: str, state: str | None, context: dict[str, Any], call_id: str | None) -> dict[str, Any]:
+        """Raises what `SessionCompiler.compile` raises (`CompileError`, `TemplateRenderError`)."""
+        key = None
+        if _plain_json(context):
+            key = (agent_id, state, call_id is not None, orjson.dumps(context))
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return orjson.loads(cached)  # a deep copy for the price of a parse
+        event = self._compiler.compile(agent_id, state=state, context=context, call_id=call_id)
+        if key is not None:
+            try:
+                encoded = orjson.dumps(event)
+            except TypeError:  # an `extra` setting orjson cannot encode: compiled each time
+                return event
+            self._cache[key] = encoded
+            if len(self._cache) > self._maxsize:
+                self._cache.popitem(last=False)
+        return event
+
+
 def _get(session: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
     node: Any = session
     for key in path:
@@ -92,7 +150,10 @@ class Moves:
     def __init__(self, session: Session, agent: str, state: str | None) -> None:
         self._session = session
         self._graph = session.graph
-        self._compiler = session.runtime.compiler
+        self._payloads = session.runtime.payloads
+        # Headers of MCP tools are read from the environment at every send; most graphs have none.
+        self._has_mcp = any(t.mcp is not None for t in self._graph.spec.tools.values())
+        self._offers: dict[tuple[str, str | None, frozenset[str]], Offer] = {}
         self.agent = agent
         # The current state of every agent with an enforced state machine (kept across handoffs).
         self.states = {
@@ -119,10 +180,9 @@ class Moves:
         """The `session.update` of an agent (at `state`, default its current one); records what the
         model will be offered. Raises `CompileError` / `TemplateRenderError` when it does not compile."""
         state = state if state is not None else self.states.get(agent_id)
-        event = self._compiler.compile(
-            agent_id, state=state, context=self._session.context, call_id=self._session.call_id
-        )
-        event = apply_mcp_headers(event, self._graph)  # secrets from the environment, added only at send time
+        event = self._payloads.compile(agent_id, state, self._session.context, self._session.call_id)
+        if self._has_mcp:
+            event = apply_mcp_headers(event, self._graph)  # secrets from the environment, added only at send time
         session = event["session"]
         for path, default in _API_DEFAULTS.items():
             if _get(session, path)[0]:
@@ -138,7 +198,12 @@ class Moves:
             session.setdefault("audio", {}).setdefault(direction, {})["format"] = audio_format
         output_format = session.get("audio", {}).get("output", {}).get("format") or {}
         self.bytes_per_ms = 48.0 if output_format.get("type", "audio/pcm") == "audio/pcm" else 8.0
-        self.offered = Offer.of(self._graph, agent_id, state, session.get("tools") or ())
+        tools = session.get("tools") or ()
+        names = frozenset(t["name"] for t in tools if t.get("type") == "function")
+        offer = self._offers.get((agent_id, state, names))
+        if offer is None:
+            offer = self._offers[(agent_id, state, names)] = Offer.of(self._graph, agent_id, state, tools)
+        self.offered = offer
         return event
 
     def applied(self, session: dict[str, Any]) -> None:

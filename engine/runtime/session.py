@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
+import itertools
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ..compile import resolve_state
 from ..errors import SessionClosed
@@ -42,6 +43,9 @@ from .sequencer import ResponseSequencer
 from .transport import AiohttpTransport, Transport, TransportClosed
 
 log = logging.getLogger("engine.runtime")
+
+_ID_PREFIX = os.urandom(5).hex()
+_ID_COUNTER = itertools.count(1)
 
 __all__ = ["OPENAI_REALTIME_URL", "Approval", "Decision", "Session"]
 
@@ -269,7 +273,8 @@ class Session:
 
     @staticmethod
     def new_id(prefix: str) -> str:
-        return f"{prefix}_{uuid.uuid4().hex[:20]}"
+        """A fresh id: unique within the process (a counter) and across processes (a random part)."""
+        return f"{prefix}_{_ID_PREFIX}{next(_ID_COUNTER):010x}"
 
     async def send(self, event: dict[str, Any]) -> None:
         await self.link.send(event)
@@ -286,7 +291,8 @@ class Session:
         """The assistant's audio, to the player and the subscribers that asked for audio."""
         if self._on_audio is not None:
             self._on_audio(audio)
-        self._bus.emit_audio(audio)
+        if self._bus.audio_subscribers:
+            self._bus.emit_audio(audio)
 
     async def send_create(self, create: dict[str, Any]) -> None:
         # Never carried across a reconnect (the new session would answer twice): if it cannot go out
@@ -301,8 +307,10 @@ class Session:
     # --- the link's owner -----------------------------------------------------------------------
 
     def on_frame(self, raw: str) -> None:
+        if self._closed:
+            return  # closing: what still arrives is for nobody
         try:
-            event = json.loads(raw)
+            event = orjson.loads(raw)  # a third of json.loads' time on an audio delta
         except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser follows
             event = None
         kind = event.get("type") if isinstance(event, dict) else None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
@@ -17,11 +19,19 @@ if TYPE_CHECKING:
 
 
 class Connection(Protocol):
-    """One open websocket. `send` and `recv` raise `TransportClosed` once it has ended."""
+    """One open websocket. `send` and `recv` raise `TransportClosed` once it has ended.
+
+    A connection may also have `listen(on_frame)`, which calls `on_frame` with every text frame
+    until the websocket ends and then raises `TransportClosed`: the session's listener uses it when
+    present (one coroutine less per frame than awaiting `recv`), and `recv` otherwise.
+    """
 
     async def send(self, text: str) -> None: ...
     async def recv(self) -> str: ...
     async def close(self) -> None: ...
+
+
+FrameHandler = Callable[[str], None]
 
 
 class Transport(Protocol):
@@ -50,6 +60,17 @@ class WebsocketsConnection:
         except ConnectionClosed as exc:
             raise TransportClosed(False, str(exc)) from None
         return message if isinstance(message, str) else message.decode("utf-8", "replace")
+
+    async def listen(self, on_frame: FrameHandler) -> NoReturn:
+        recv = self._ws.recv
+        try:
+            while True:
+                message = await recv()
+                on_frame(message if isinstance(message, str) else message.decode("utf-8", "replace"))
+        except ConnectionClosedOK as exc:
+            raise TransportClosed(True, str(exc)) from None
+        except ConnectionClosed as exc:
+            raise TransportClosed(False, str(exc)) from None
 
     async def close(self) -> None:
         await self._ws.close()
@@ -87,13 +108,25 @@ class WebsocketsTransport:
 
 
 class AiohttpConnection:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    """An aiohttp websocket, kept alive by a ping when it has been silent for `heartbeat` seconds.
+
+    aiohttp's own heartbeat reschedules a timer on every socket read (a callback per frame when
+    frames arrive one at a time, as audio does at real time); this one counts frames instead and
+    looks once per interval. No frame (a pong included) for `heartbeat` seconds after a ping: the
+    connection is taken for dead and closed, and `recv` / `listen` raise `TransportClosed`.
+    """
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, heartbeat: float | None = None) -> None:
         from aiohttp import ClientError, WSMsgType
 
         self._ws = ws
         # Looked up once here: aiohttp is imported lazily, and recv() is the hot path.
         self._text, self._binary, self._error = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.ERROR
+        self._ping, self._pong = WSMsgType.PING, WSMsgType.PONG
         self._send_errors = (ClientError, ConnectionError, RuntimeError)
+        self._frames = 0  # frames received, pings and pongs included: proof of life
+        self._dead: str | None = None
+        self._keepalive = asyncio.ensure_future(self._keep_alive(heartbeat)) if heartbeat else None
 
     async def send(self, text: str) -> None:
         if self._ws.closed:
@@ -104,18 +137,63 @@ class AiohttpConnection:
             raise TransportClosed(False, str(exc) or type(exc).__name__) from None
 
     async def recv(self) -> str:
-        msg = await self._ws.receive()
-        if msg.type is self._text:
-            return msg.data
+        while True:
+            msg = await self._ws.receive()
+            self._frames += 1
+            if msg.type is self._text:
+                return msg.data
+            text = await self._other(msg)
+            if text is not None:
+                return text
+
+    async def listen(self, on_frame: FrameHandler) -> NoReturn:
+        receive, text = self._ws.receive, self._text
+        while True:
+            msg = await receive()
+            self._frames += 1
+            if msg.type is text:
+                on_frame(msg.data)
+                continue
+            other = await self._other(msg)
+            if other is not None:
+                on_frame(other)
+
+    async def _other(self, msg: aiohttp.WSMessage) -> str | None:
+        """A frame that is not text: binary as text, a ping answered; raises `TransportClosed` at the end."""
         if msg.type is self._binary:
             return msg.data.decode("utf-8", "replace")
+        if msg.type is self._ping:
+            with contextlib.suppress(*self._send_errors):
+                await self._ws.pong(msg.data)
+            return None
+        if msg.type is self._pong:
+            return None
+        if self._dead is not None:
+            raise TransportClosed(False, self._dead)
         if msg.type is self._error:
             raise TransportClosed(False, str(msg.data or self._ws.exception() or "connection error"))
         # CLOSE, CLOSING, CLOSED: a close with code 1000 was requested; anything else is a drop.
         code = self._ws.close_code
         raise TransportClosed(code == 1000, f"closed with code {code}")
 
+    async def _keep_alive(self, interval: float) -> None:
+        ws = self._ws
+        while not ws.closed:
+            seen = self._frames
+            await asyncio.sleep(interval)
+            if self._frames != seen or ws.closed:
+                continue  # frames came: the connection is alive, no ping needed
+            with contextlib.suppress(*self._send_errors):
+                await ws.ping()
+            await asyncio.sleep(interval)
+            if self._frames == seen and not ws.closed:
+                self._dead = f"no answer to a ping for {interval:g} s"
+                await ws.close()  # wakes the listener, which raises TransportClosed
+                return
+
     async def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         await self._ws.close()
 
 
@@ -147,7 +225,8 @@ class AiohttpTransport:
                     url,
                     headers=headers,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
-                    heartbeat=self._heartbeat,
+                    heartbeat=None,  # the connection's own keepalive: no timer work per frame
+                    autoping=False,  # pings are answered by the connection, which counts pongs too
                     max_msg_size=0,  # audio deltas and session objects can be large
                     compress=0,
                 )
@@ -159,7 +238,7 @@ class AiohttpTransport:
             raise ConnectFailed(_unreachable(exc.os_error)) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise ConnectFailed(_unreachable(exc)) from exc
-        return AiohttpConnection(ws)
+        return AiohttpConnection(ws, self._heartbeat)
 
     async def aclose(self) -> None:
         if self._http is not None and not self._http.closed:

@@ -57,6 +57,57 @@ MIN_OUTPUT_CHARS = 500
 LOG_DETAIL = 500
 
 
+_SCALARS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,  # 1.0 is an integer too: the full check decides that one
+    "number": lambda v: type(v) is int or type(v) is float,
+    "boolean": lambda v: type(v) is bool,
+}
+_PLAIN_KEYS = frozenset({"type", "properties", "required", "additionalProperties", "description", "title"})
+_PROPERTY_KEYS = frozenset({"type", "description", "title", "enum"})
+
+
+def quick_check(schema: Any) -> Callable[[dict[str, Any]], bool] | None:
+    """For a flat object schema (properties of one scalar type, optionally a string enum; `required`;
+    `additionalProperties` true or false), a check that is True only for arguments the schema accepts.
+    None for any other schema. False means "ask the full validator", which also words the errors."""
+    if not isinstance(schema, dict) or schema.get("type") != "object" or not set(schema) <= _PLAIN_KEYS:
+        return None
+    properties, required = schema.get("properties", {}), schema.get("required", [])
+    closed = schema.get("additionalProperties", True)
+    if not isinstance(properties, dict) or not isinstance(required, list) or not isinstance(closed, bool):
+        return None
+    checks: dict[str, Callable[[Any], bool]] = {}
+    for key, prop in properties.items():
+        kind = prop.get("type") if isinstance(prop, dict) else None
+        if not isinstance(kind, str) or kind not in _SCALARS or not set(prop) <= _PROPERTY_KEYS:
+            return None
+        enum = prop.get("enum")
+        if enum is not None:
+            if kind != "string" or not isinstance(enum, list) or not all(type(e) is str for e in enum):
+                return None
+            allowed = frozenset(enum)
+            checks[key] = lambda v, allowed=allowed: type(v) is str and v in allowed
+        else:
+            checks[key] = _SCALARS[kind]
+    needed = tuple(required)
+
+    def check(args: dict[str, Any]) -> bool:
+        for key in needed:
+            if key not in args:
+                return False
+        for key, value in args.items():
+            test = checks.get(key)
+            if test is None:
+                if closed is False:
+                    return False
+            elif not test(value):
+                return False
+        return True
+
+    return check
+
+
 class ToolCrashed(Exception):
     """Stands for a tool's exception in debug logs: its traceback, with the message scrubbed of secrets."""
 
@@ -88,6 +139,8 @@ class Toolbox:
         self._tools = doc.spec.tools
         # Format checking stays off: `format` is advice to the model, not a rule we enforce.
         self._validators = {name: Draft202012Validator(tool.parameters) for name, tool in self._tools.items()}
+        # Flat schemas (scalar properties only) have a quick check; what it does not pass gets the full one.
+        self._quick = {name: quick_check(tool.parameters) for name, tool in self._tools.items()}
         self._outputs = {
             name: Draft202012Validator(tool.escalate.output)
             for name, tool in self._tools.items()
@@ -146,7 +199,8 @@ class Toolbox:
             )
         if not isinstance(args, dict):
             return failure(f"The arguments of '{name}' must be a JSON object, not {type(args).__name__}.")
-        problems = schema_errors(self._validators[name], args)
+        quick = self._quick[name]
+        problems = [] if quick is not None and quick(args) else schema_errors(self._validators[name], args)
         if problems:
             return failure(f"Invalid arguments for '{name}': {'; '.join(problems)}. Fix them and call '{name}' again.")
         if tool.mcp is not None:
