@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import struct
@@ -159,9 +160,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 task = asyncio.create_task(twilio_call(http, args.url, scenario, n, w, up))
             tasks.append(task)
-            done, _ = await asyncio.wait([task, asyncio.create_task(up.wait())], return_when=asyncio.FIRST_COMPLETED)
+            waiter = asyncio.create_task(up.wait())
+            done, _ = await asyncio.wait([task, waiter], timeout=30, return_when=asyncio.FIRST_COMPLETED)
             if task in done:
                 task.result()  # raises why the call failed
+            if not done:
+                raise RuntimeError(f"call {n} was not up after 30 s")
             if n % 20 == 19:
                 await asyncio.sleep(0.05)  # calls arrive over time
         await asyncio.sleep(args.warmup)
@@ -179,7 +183,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ended = sum(t.done() for t in tasks)
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
     frames = w.up + w.down
     return {
         "protocol": args.protocol,

@@ -47,7 +47,8 @@ class Relay:
         if scope["type"] == "lifespan":
             while (message := await receive())["type"] != "lifespan.shutdown":
                 if message["type"] == "lifespan.startup":
-                    self.http = aiohttp.ClientSession()
+                    # No pool limit (aiohttp's default is 100 connections): one websocket per call.
+                    self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
                     await send({"type": "lifespan.startup.complete"})
             assert self.http is not None
             await self.http.close()

@@ -101,7 +101,7 @@ def measure(target: str, protocol: str, calls: int, graph: Path, tmp: Path, args
                 "--seconds", str(args.seconds), "--warmup", str(args.warmup),
                 "--cpu", str(LOAD_CPU),
             ]  # fmt: skip
-            done = subprocess.run(load_cmd, capture_output=True, text=True, timeout=600)
+            done = subprocess.run(load_cmd, capture_output=True, text=True, timeout=240)
             if done.returncode != 0:
                 raise RuntimeError(
                     f"{target} {protocol} x{calls} failed:\n{done.stderr[-3000:]}\n"
@@ -136,15 +136,22 @@ def main() -> None:
             runs: dict[str, list[dict[str, Any]]] = {t: [] for t in args.targets}
             for _ in range(args.repeats):
                 for target in args.targets:
-                    result = measure(target, args.protocol, calls, graph, tmp, args)
+                    try:
+                        result = measure(target, args.protocol, calls, graph, tmp, args)
+                    except (RuntimeError, subprocess.TimeoutExpired) as exc:  # reported, and the run goes on
+                        print(f"# {target} x{calls} FAILED: {str(exc)[-1500:]}", file=sys.stderr, flush=True)
+                        continue
                     runs[target].append(result)
                     print(f"# {target} x{calls}: {json.dumps(result)}", file=sys.stderr, flush=True)
             all_runs[str(calls)] = runs
             row: dict[str, Any] = {"calls": calls}
+            if not all(runs.values()):
+                rows.append({**row, "failed": [t for t, r in runs.items() if not r]})
+                continue
             for target in args.targets:
                 for key in _REPORTED:
                     row[f"{target}_{key}"] = _median(runs[target], key)
-            if set(args.targets) == {"engine", "bare"}:
+            if set(args.targets) == {"engine", "bare"} and len(runs["engine"]) == len(runs["bare"]):
                 pairs = list(zip(runs["engine"], runs["bare"], strict=True))
                 ratios = (e["server_us_per_frame"] / b["server_us_per_frame"] for e, b in pairs)
                 row["cpu_ratio"] = statistics.median(ratios)
