@@ -6,14 +6,15 @@ import sys
 self_t: collections.Counter[str] = collections.Counter()
 incl: collections.Counter[str] = collections.Counter()
 total = 0
-for line in open(sys.argv[1]):
-    stack, _, n = line.rstrip().rpartition(" ")
-    count = int(n)
-    total += count
-    frames = stack.split(";")
-    self_t[frames[-1]] += count
-    for f in set(frames):
-        incl[f] += count
+with open(sys.argv[1]) as raw:
+    for line in raw:
+        stack, _, n = line.rstrip().rpartition(" ")
+        count = int(n)
+        total += count
+        frames = stack.split(";")
+        self_t[frames[-1]] += count
+        for f in set(frames):
+            incl[f] += count
 print("total samples", total)
 print("-- self")
 for f, c in self_t.most_common(25):
