@@ -1,0 +1,145 @@
+"""The bare relay: the same two protocols as `engine serve`, with no engine in between.
+
+    python bench/voice/relay.py --sim ws://127.0.0.1:PORT/v1/realtime [--port N] [--cpu N]
+
+A raw ASGI app under uvicorn (the server `engine serve` runs on) with one aiohttp websocket to the
+simulator per call (the client the engine's transport uses), so the difference from `engine serve`
+is the engine's own work: the session, its events, the console's wire tap, records, marks.
+
+- `/ws/call`, the console's protocol: a `start` text frame, then binary microphone frames, sent on
+  as `input_audio_buffer.append`; each of the simulator's audio deltas comes back as
+  `{"type":"audio","item_id":..,"data":..}` and every other event as `{"type":"event","event":..}`.
+- `/twilio/media`, Twilio Media Streams: `start` opens the call (a μ-law session), `media` payloads go
+  on as appends (base64 untouched), audio deltas go back as `media` plus a `mark`; marks are read and
+  dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+from typing import Any
+
+import aiohttp
+import uvicorn
+
+
+def _session_update(codec: str) -> str:
+    fmt = {"type": "audio/pcmu"} if codec == "g711_ulaw" else {"type": "audio/pcm", "rate": 24000}
+    session = {
+        "type": "realtime",
+        "instructions": "You are a bench relay.",
+        "audio": {"input": {"format": fmt, "turn_detection": {"type": "server_vad"}}, "output": {"format": fmt}},
+    }
+    return json.dumps({"type": "session.update", "session": session})
+
+
+class Relay:
+    def __init__(self, sim_url: str) -> None:
+        self.sim_url = sim_url + ("&" if "?" in sim_url else "?") + "model=gpt-realtime-2.1"
+        self.http: aiohttp.ClientSession | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    # No pool limit (aiohttp's default is 100 connections): one websocket per call.
+                    self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+                    await send({"type": "lifespan.startup.complete"})
+            assert self.http is not None
+            await self.http.close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "websocket":  # the load client asks which scenario to call
+            found = scope["path"] == "/api/scenarios"
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200 if found else 404, "headers": headers})
+            await send({"type": "http.response.body", "body": b'{"scenarios": [{"id": "bench"}]}' if found else b""})
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        twilio = scope["path"] == "/twilio/media"
+        first = await receive()
+        if first["type"] != "websocket.receive":
+            return
+        stream_sid = ""
+        if twilio:  # `connected` first, then `start`
+            message = json.loads(first.get("text") or "{}")
+            while message.get("event") != "start":
+                message = json.loads((await receive()).get("text") or "{}")
+            stream_sid = message["streamSid"]
+        assert self.http is not None
+        async with self.http.ws_connect(self.sim_url, protocols=("realtime",), compress=0) as sim:
+            await sim.send_str(_session_update("g711_ulaw" if twilio else "pcm16"))
+            await sim.send_str('{"type":"response.create"}')
+            if not twilio:
+                await send({"type": "websocket.send", "text": '{"type":"ready"}'})
+            down = asyncio.create_task(self._down(sim, send, twilio, stream_sid))
+            try:
+                await self._up(receive, sim, twilio)
+            finally:
+                down.cancel()
+
+    async def _up(self, receive: Any, sim: aiohttp.ClientWebSocketResponse, twilio: bool) -> None:
+        while (message := await receive())["type"] == "websocket.receive":
+            if twilio:
+                event = json.loads(message["text"])
+                kind = event["event"]
+                if kind == "media":
+                    await sim.send_str(
+                        f'{{"type": "input_audio_buffer.append", "audio": "{event["media"]["payload"]}"}}'
+                    )
+                elif kind == "stop":
+                    return
+            elif (data := message.get("bytes")) is not None:
+                audio = base64.b64encode(data).decode("ascii")
+                await sim.send_str(f'{{"type": "input_audio_buffer.append", "audio": "{audio}"}}')
+            elif '"stop"' in (message.get("text") or ""):
+                return
+
+    async def _down(self, sim: aiohttp.ClientWebSocketResponse, send: Any, twilio: bool, sid: str) -> None:
+        ended: dict[str, float] = {}
+        async for frame in sim:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                return
+            event = json.loads(frame.data)
+            if event.get("type") == "response.output_audio.delta":
+                item, data = event["item_id"], event["delta"]
+                if twilio:
+                    ended[item] = ended.get(item, 0.0) + len(data) * 3 / 4 / 8
+                    await send(
+                        {
+                            "type": "websocket.send",
+                            "text": f'{{"event":"media","streamSid":"{sid}","media":{{"payload":"{data}"}}}}',
+                        }
+                    )
+                    mark = {"event": "mark", "streamSid": sid, "mark": {"name": f"{item}:{int(ended[item])}"}}
+                    await send({"type": "websocket.send", "text": json.dumps(mark)})
+                else:
+                    await send(
+                        {"type": "websocket.send", "text": f'{{"type":"audio","item_id":"{item}","data":"{data}"}}'}
+                    )
+            elif not twilio:
+                await send({"type": "websocket.send", "text": f'{{"type":"event","event":{frame.data}}}'})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sim", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cpu", type=int)
+    args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    config = uvicorn.Config(Relay(args.sim), host="127.0.0.1", port=args.port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    print("relay: starting", file=sys.stderr, flush=True)
+    asyncio.run(server.serve())
+
+
+if __name__ == "__main__":
+    main()
