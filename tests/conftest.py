@@ -66,3 +66,11 @@ def write_graph(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def mini(write_graph: Callable[..., Path]) -> object:
+    """MINI, loaded and validated."""
+    from engine.validate import load_graph
+
+    return load_graph(write_graph(MINI))

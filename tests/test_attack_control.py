@@ -8,6 +8,7 @@ from typing import Any
 
 from conftest import MINI
 from wire import WireConnection, WireServer
+from wire import until as _until
 
 from engine.runtime import Session
 from engine.runtime import events as ev
@@ -17,12 +18,6 @@ CONTROLLED = MINI.replace("    tools: [lookup]\n", "    tools: [lookup, transfer
     "context:\n  company: Acme\n", "context:\n  company: Acme\n  human_line: '+15550100'\n"
 ) + ('  transfer_to_person:\n    transfer: {to: "{{ human_line }}", message: Connecting you with a colleague now.}\n')
 MESSAGE = "Connecting you with a colleague now."
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 class Line:

@@ -11,6 +11,7 @@ import pytest
 from conftest import MINI
 from websockets.asyncio.server import serve
 from wire import WireConnection, WireServer
+from wire import until as _until
 
 from engine.compile import compile_session
 from engine.protocol.openai_check import check_payload
@@ -34,12 +35,6 @@ SLOW = MINI.replace("    tools: [lookup]\n", "    tools: [lookup, slow]\n") + (
     "  slow:\n    description: Slow.\n    parameters: {type: object, properties: {query: {type: string}}}\n"
     "    run: mini_tools:slow\n"
 )
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 def _items(server: WireServer, kind: str) -> list[dict[str, Any]]:

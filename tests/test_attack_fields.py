@@ -9,13 +9,11 @@ import json
 from typing import Any
 
 import pytest
-from conftest import MINI
 from wire import WireConnection, WireServer
 
 from engine.protocol.openai_check import check_payload
 from engine.runtime import Session
 from engine.runtime import events as ev
-from engine.validate import load_graph
 
 HUGE = "x" * 200_000
 BAD: list[Any] = [[1], {"a": 1}, 7, None, True, -1.5, HUGE, "", float("nan")]
@@ -63,11 +61,6 @@ def _spoiled(kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _dumps(frame: dict[str, Any]) -> str:
     return json.dumps(frame)  # NaN goes out as the bare token NaN, which Python's json.loads accepts
-
-
-@pytest.fixture
-def mini(write_graph) -> Any:
-    return load_graph(write_graph(MINI))
 
 
 @pytest.mark.parametrize("phase", ["requested", "active"])

@@ -9,24 +9,12 @@ import contextlib
 from typing import Any
 
 import pytest
-from conftest import MINI
 from wire import WireConnection, WireServer
+from wire import until as _until
 
 from engine.errors import SessionClosed
 from engine.runtime import Session
 from engine.runtime import events as ev
-from engine.validate import load_graph
-
-
-@pytest.fixture
-def mini(write_graph) -> Any:
-    return load_graph(write_graph(MINI))
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 async def _slow_model(conn: WireConnection, event: dict[str, Any]) -> None:

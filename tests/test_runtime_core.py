@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from conftest import MINI
 from wire import WireConnection, WireServer
+from wire import collect as _collect
+from wire import function_outputs as _outputs
+from wire import until as _until
 
 from engine.compile import compile_session
 from engine.compile.session import deep_merge
@@ -20,33 +23,6 @@ from engine.errors import ConnectionLost, SessionClosed
 from engine.runtime import GraphRuntime, PlaybackClock, Session
 from engine.runtime import events as ev
 from engine.validate import load_graph
-
-
-@pytest.fixture
-def mini(write_graph) -> Any:
-    return load_graph(write_graph(MINI))
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
-
-
-def _collect(subscription) -> tuple[list[ev.SessionEvent], asyncio.Task[None]]:
-    seen: list[ev.SessionEvent] = []
-
-    async def run() -> None:
-        async for event in subscription:
-            seen.append(event)
-
-    return seen, asyncio.create_task(run())
-
-
-def _outputs(server: WireServer) -> list[dict[str, Any]]:
-    items = [e["item"] for e in server.of("conversation.item.create")]
-    return [i for i in items if i["type"] == "function_call_output"]
-
 
 # --- subscribers -----------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
 from conftest import MINI
 from openai.types.realtime import ConversationItemCreateEvent, SessionUpdateEvent
 from wire import Fail, Refuse, WireConnection, WireServer
@@ -15,11 +14,6 @@ from wire import Fail, Refuse, WireConnection, WireServer
 from engine.runtime import Session
 from engine.runtime import events as ev
 from engine.validate import load_graph
-
-
-@pytest.fixture
-def mini(write_graph) -> Any:
-    return load_graph(write_graph(MINI))
 
 
 async def _talk(session: Session, *lines: str) -> list[ev.SessionEvent]:

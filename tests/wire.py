@@ -154,3 +154,30 @@ class WireConnection:
         """A completed function_call output item."""
         item = {"id": self.server.new_id("item"), "type": "function_call", "status": "completed"}
         return {**item, "name": name, "call_id": self.server.new_id("call"), "arguments": json.dumps(arguments or {})}
+
+
+# --- helpers for the tests that drive a session against this server ---------------------------------
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until `predicate()` holds (TimeoutError after `timeout` seconds)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+def collect(subscription: Any) -> tuple[list[Any], asyncio.Task[None]]:
+    """Every event of `subscription` into a list, by a task that ends with the subscription."""
+    seen: list[Any] = []
+
+    async def run() -> None:
+        async for event in subscription:
+            seen.append(event)
+
+    return seen, asyncio.create_task(run())
+
+
+def function_outputs(server: WireServer) -> list[dict[str, Any]]:
+    """The function_call_output items the client sent."""
+    items = [e["item"] for e in server.of("conversation.item.create")]
+    return [i for i in items if i["type"] == "function_call_output"]
