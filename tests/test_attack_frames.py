@@ -98,7 +98,7 @@ async def test_response_done_before_response_created_does_not_hang(mini):
 
 async def test_a_nested_frame_with_a_headers_key_does_not_kill_the_listener_when_recording(mini, tmp_path):
     """With an events file, a frame naming a `headers` key is walked by the recorder's recursive
-    _redact_keys (recorder.py), outside the handler's try in Session.on_frame: 500 levels of nesting
+    redact_keys (recorder.py), outside the handler's try in Session.on_frame: 500 levels of nesting
     (well within json.loads' limit) raise RecursionError, and the listener dies."""
     nested = "[" * 500 + "]" * 500
     frame = '{"type": "x", "headers": 1, "a": ' + nested + "}"

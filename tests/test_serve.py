@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -203,3 +204,35 @@ async def test_the_live_path_runs_against_any_realtime_server_given_by_url(tmp_p
             if proc is not None:
                 proc.terminate()
                 proc.wait(10)
+
+
+async def test_the_wire_log_skips_the_microphone_and_sends_each_agent_frame_once(serve) -> None:
+    """Fifty microphone appends a second are not shown; each agent audio delta reaches the browser as
+    one message: the audio, with its elided wire event riding along (shown in the log all the same)."""
+    _, base = serve
+    async with websockets.connect(base.replace("http://", "ws://") + "/ws/call") as ws:
+        await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
+        await _next(ws, "ready")
+        messages: list[dict] = []
+        async with asyncio.timeout(15):
+            while not any(m["type"] == "event" and m["event"]["type"] == "idle" for m in messages):
+                await ws.send(bytes(960))  # 20 ms of PCM16 silence: appended, never shown
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.02):
+                        while True:
+                            messages.append(json.loads(await ws.recv()))
+    audio = [m for m in messages if m["type"] == "audio"]
+    wire = [m for m in messages if m["type"] == "wire"]
+    assert len(audio) > 10, "the agent's greeting is spoken"
+    riding = [entry for message in audio for entry in message["wire"]]
+    alone = [m for m in wire if m["event"]["type"] == "response.output_audio.delta"]
+    assert len(riding) + len(alone) == len(audio), "every delta is in the log once"
+    # Alone only where another message came between the delta and its audio (audio_started, a
+    # transcript delta): their order in the log is kept.
+    assert len(riding) > 2 * len(alone)
+    for message in audio:
+        for entry in message["wire"]:
+            assert entry["dir"] == "server" and entry["event"]["item_id"] == message["item_id"]
+            assert entry["event"]["delta"] == f"<{len(message['data']) * 3 // 4} bytes of audio elided>"
+    assert not [m for m in wire if m["event"]["type"] == "input_audio_buffer.append"]
+    assert [m for m in wire if m["event"]["type"] == "response.done"], "the other events still show"

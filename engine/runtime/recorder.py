@@ -25,10 +25,10 @@ REDACTED = "<redacted>"
 MALFORMED_LIMIT = 500
 
 # Fields that carry base64 audio, by event type: recorded as a size, never as data.
-_AUDIO_FIELDS = {"response.output_audio.delta": "delta", "input_audio_buffer.append": "audio"}
+AUDIO_FIELDS = {"response.output_audio.delta": "delta", "input_audio_buffer.append": "audio"}
 _HEADERS_KEY = "headers"
 # A cheap test on the serialized line: most events have no such key and skip the walk.
-_SENSITIVE_KEY = re.compile(r'"(?:authorization|api-key|headers)"\s*:', re.IGNORECASE)
+SENSITIVE_KEY = re.compile(r'"(?:authorization|api-key|headers)"\s*:', re.IGNORECASE)
 
 
 class EventRecorder:
@@ -56,13 +56,13 @@ class EventRecorder:
         if self._file is None:
             return
         kind = event.get("type")
-        field = _AUDIO_FIELDS.get(kind) if isinstance(kind, str) else None
+        field = AUDIO_FIELDS.get(kind) if isinstance(kind, str) else None
         if field and isinstance(event.get(field), str):
             event = {**event, field: f"<{len(event[field]) * 3 // 4} bytes of audio elided>"}
         try:
             line = self._dumps(direction, event)
-            if _SENSITIVE_KEY.search(line):
-                line = self._dumps(direction, _redact_keys(event))
+            if SENSITIVE_KEY.search(line):
+                line = self._dumps(direction, redact_keys(event))
         except (RecursionError, TypeError, ValueError) as exc:  # nested past any walk, or not JSON
             line = self._dumps(direction, {"unrecordable": f"{type(exc).__name__}: an event of type {kind!r}"})
         try:
@@ -89,10 +89,10 @@ class EventRecorder:
         return json.dumps({"t": round(time.time(), 6), "direction": direction, "event": event}, ensure_ascii=False)
 
 
-def _redact_keys(value: Any) -> Any:
+def redact_keys(value: Any) -> Any:
     """A copy of `value` with secret-bearing values replaced (the event itself is live: never mutated)."""
     if isinstance(value, list):
-        return [_redact_keys(item) for item in value]
+        return [redact_keys(item) for item in value]
     if not isinstance(value, dict):
         return value
     redacted: dict[str, Any] = {}
@@ -105,5 +105,5 @@ def _redact_keys(value: Any) -> Any:
         elif name == _HEADERS_KEY and item is not None:
             redacted[key] = REDACTED  # headers in a shape we do not know: hide them whole
         else:
-            redacted[key] = _redact_keys(item)
+            redacted[key] = redact_keys(item)
     return redacted

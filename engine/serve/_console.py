@@ -32,6 +32,9 @@ log = logging.getLogger("engine.serve")
 
 #: Messages waiting for a slow browser before the call is ended rather than memory grown.
 _OUTBOX_LIMIT = 4096
+#: Audio-delta wire entries held for the next audio message at most (deltas of a cut item come
+#: without one): past this they go out on their own.
+_HELD_WIRE_LIMIT = 64
 
 
 class CallRefused(Exception):
@@ -93,6 +96,7 @@ class ConsoleCall:
         self.ended: str | None = None
         self._send = send
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._held_wire: list[str] = []  # wire entries of agent audio deltas, for the next audio message
         self._call: OpenCall | None = None
         self._session: Session | None = None
         self._transport = TappedTransport(self._wire, [config.api_key])
@@ -184,17 +188,30 @@ class ConsoleCall:
         self._put(json.dumps(message))
 
     def _put(self, text: str) -> None:
+        if self._held_wire:  # the wire entries held for an audio message go first, in order
+            held, self._held_wire = self._held_wire, []
+            for entry in held:
+                self._enqueue(entry)
+        self._enqueue(text)
+
+    def _enqueue(self, text: str) -> None:
         if self._outbox.qsize() >= _OUTBOX_LIMIT:
             self.end("the browser is not keeping up")
             return
         self._outbox.put_nowait(text)
 
     def _audio(self, audio: ev.Audio) -> None:
-        # Ids and base64 need no escaping: built directly, the hot path skips json.dumps.
-        self._put(f'{{"type":"audio","item_id":"{audio.item_id}","data":"{audio.data}"}}')
+        # Ids and base64 need no escaping: built directly, the hot path skips json.dumps. The wire
+        # entry of the delta rides along (one browser message per agent frame, not two).
+        wire, self._held_wire = ",".join(self._held_wire), []
+        self._enqueue(f'{{"type":"audio","item_id":"{audio.item_id}","data":"{audio.data}","wire":[{wire}]}}')
 
-    def _wire(self, direction: Direction, text: str) -> None:
-        self._put(f'{{"type":"wire","dir":"{direction}","t":{round(time.time() * 1000)},"event":{text}}}')
+    def _wire(self, direction: Direction, text: str, audio: bool) -> None:
+        entry = f'{{"type":"wire","dir":"{direction}","t":{round(time.time() * 1000)},"event":{text}}}'
+        if audio and len(self._held_wire) < _HELD_WIRE_LIMIT:
+            self._held_wire.append(entry)
+        else:
+            self._put(entry)
 
     async def _write(self) -> None:
         while (text := await self._outbox.get()) is not None:

@@ -3,20 +3,39 @@ audio payloads elided and secrets redacted as in an events file, handed on as JS
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+import orjson
+
 from ..redact import Redactor
 from ..runtime import AiohttpTransport, Connection
-from ..runtime.recorder import _AUDIO_FIELDS, _SENSITIVE_KEY, REDACTED, _redact_keys
+from ..runtime.recorder import AUDIO_FIELDS, REDACTED, SENSITIVE_KEY, redact_keys
 
 Direction = Literal["client", "server"]
-WireTap = Callable[[Direction, str], None]
+#: `tap(direction, text, audio)`: one frame as the console may show it; `audio` is true for an agent
+#: audio delta (fifty a second while the agent speaks), which the console may hold and send along
+#: with the audio itself rather than as a message of its own.
+WireTap = Callable[[Direction, str, bool], None]
 #: Frames shorter than this cannot carry an audio payload worth eliding: passed on unparsed.
 _SMALL_FRAME = 400
-#: How the session serializes an input audio append (its `type` first).
-_APPEND = '{"type": "input_audio_buffer.append"'
+#: The microphone's appends, by their type near the start (Realtime and GPT-Live), however serialized.
+_APPENDS = ('"input_audio_buffer.append"', '"session.input_audio.append"')
+#: An agent audio delta names its type among its first fields (after a short `event_id` at most).
+_AUDIO_DELTA = '"response.output_audio.delta"'
+_TYPE_WITHIN = 120
+#: Its payload, elided by position without parsing the frame: base64 holds no quote, and an escaped
+#: quote inside another string cannot match `"delta"` followed by a colon.
+_DELTA_VALUE = re.compile(r'"delta"\s*:\s*"([^"]*)"')
+
+
+def _audio_delta(text: str) -> bool:
+    return _AUDIO_DELTA in text[:_TYPE_WITHIN]
+
+
+def _elided(size: int) -> str:
+    return f"<{size} bytes of audio elided>"
 
 
 class Scrubber:
@@ -27,20 +46,29 @@ class Scrubber:
 
     def __call__(self, text: str) -> str:
         if len(text) >= _SMALL_FRAME and ("audio" in text[:200] or "audio" in text[-200:]):
+            text = self._elide(text)
+        if SENSITIVE_KEY.search(text):
             try:
-                event = json.loads(text)
-            except ValueError:
-                return json.dumps({"malformed": self._redact(text)[:500]})
-            field = _AUDIO_FIELDS.get(event.get("type", "")) if isinstance(event, dict) else None
-            if field and isinstance(event.get(field), str):
-                event[field] = f"<{len(event[field]) * 3 // 4} bytes of audio elided>"
-                text = json.dumps(event)
-        if _SENSITIVE_KEY.search(text):
-            try:
-                text = json.dumps(_redact_keys(json.loads(text)))
-            except ValueError:
-                return json.dumps({"malformed": self._redact(text)[:500]})
+                text = orjson.dumps(redact_keys(orjson.loads(text))).decode()
+            except (ValueError, RecursionError):
+                return self._malformed(text)
         return self._redact(text)
+
+    def _elide(self, text: str) -> str:
+        if _audio_delta(text) and (found := _DELTA_VALUE.search(text)) is not None:
+            return f"{text[: found.start(1)]}{_elided(len(found[1]) * 3 // 4)}{text[found.end(1) :]}"
+        try:
+            event = orjson.loads(text)
+        except (ValueError, RecursionError):
+            return self._malformed(text)
+        field = AUDIO_FIELDS.get(event.get("type", "")) if isinstance(event, dict) else None
+        if field and isinstance(event.get(field), str):
+            event[field] = _elided(len(event[field]) * 3 // 4)
+            return orjson.dumps(event).decode()
+        return text
+
+    def _malformed(self, text: str) -> str:
+        return orjson.dumps({"malformed": self._redact(text)[:500]}).decode()
 
 
 class _TappedConnection:
@@ -52,12 +80,13 @@ class _TappedConnection:
     async def send(self, text: str) -> None:
         await self._inner.send(text)
         # The microphone's appends (fifty a second) are not shown: skipped before any parsing.
-        if not text.startswith(_APPEND):
-            self._tap("client", self._scrub(text))
+        head = text[:_TYPE_WITHIN]
+        if _APPENDS[0] not in head and _APPENDS[1] not in head:
+            self._tap("client", self._scrub(text), False)
 
     async def recv(self) -> str:
         text = await self._inner.recv()
-        self._tap("server", self._scrub(text))
+        self._tap("server", self._scrub(text), _audio_delta(text))
         return text
 
     async def close(self) -> None:

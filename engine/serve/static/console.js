@@ -375,7 +375,8 @@
     if (typeof raw !== "string") return;
     const message = JSON.parse(raw);
     switch (message.type) {
-      case "audio":
+      case "audio":  // an agent audio delta, with its elided wire event(s)
+        for (const wire of message.wire || []) log(wire.dir, wire.event.type || "?", wire.event, wire.t);
         if (state.player) state.player.play(message.item_id, message.data);
         state.audioChunks = (state.audioChunks || 0) + 1;
         break;
