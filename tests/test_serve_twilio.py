@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -27,8 +28,12 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 def base(db: str) -> Iterator[str]:
     env = {**os.environ, "ENGINE_DB": db, "TWILIO_AUTH_TOKEN": TOKEN}
     env.pop("OPENAI_API_KEY", None)
+    # The simulator's agent audio in 20 ms deltas, a phone's frame (its default is the API's 100 ms).
+    serve = (
+        "import runpy, engine.sim.voice as v; v.CHUNK_MS = 20; runpy.run_module('engine.serve', run_name='__main__')"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0"],
+        [sys.executable, "-c", serve, str(GRAPHS), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -88,6 +93,10 @@ async def test_the_caller_hears_the_agent_with_marks_and_keys_move_the_call_on(b
         assert not call.playing
         heard_before = len(call.received_audio)
         assert heard_before > 0
+        # A mark every 100 ms of audio (not one per frame), and one where the greeting's audio ends.
+        ends = [int(m.split(":")[1]) for m in call.marks_echoed]
+        assert all(b - a >= 100 for a, b in itertools.pairwise(ends[:-1])), ends
+        assert ends[-1] == heard_before // 8 and len(ends) <= heard_before // 800 + 2, (ends, heard_before)
         # Keys pressed reach the agent: the demo moves on to its next turn (the haiku after a handoff).
         await call.press("1")
         await call.press("2")

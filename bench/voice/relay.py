@@ -10,8 +10,10 @@ is the engine's own work: the session, its events, the console's wire tap, recor
   as `input_audio_buffer.append`; each of the simulator's audio deltas comes back as
   `{"type":"audio","item_id":..,"data":..}` and every other event as `{"type":"event","event":..}`.
 - `/twilio/media`, Twilio Media Streams: `start` opens the call (a μ-law session), `media` payloads go
-  on as appends (base64 untouched), audio deltas go back as `media` plus a `mark`; marks are read and
-  dropped.
+  on as appends (base64 untouched), audio deltas go back as `media`, with a `mark` after every 100 ms
+  of an item's audio and at its end (as `engine serve` marks); marks are read and dropped.
+
+Frames are parsed with orjson, as the engine parses them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 from typing import Any
 
 import aiohttp
+import orjson
 import uvicorn
 
 
@@ -87,7 +90,7 @@ class Relay:
     async def _up(self, receive: Any, sim: aiohttp.ClientWebSocketResponse, twilio: bool) -> None:
         while (message := await receive())["type"] == "websocket.receive":
             if twilio:
-                event = json.loads(message["text"])
+                event = orjson.loads(message["text"])
                 kind = event["event"]
                 if kind == "media":
                     await sim.send_str(
@@ -102,29 +105,40 @@ class Relay:
                 return
 
     async def _down(self, sim: aiohttp.ClientWebSocketResponse, send: Any, twilio: bool, sid: str) -> None:
-        ended: dict[str, float] = {}
+        ended: dict[str, float] = {}  # ms of audio sent per item
+        marked: dict[str, float] = {}  # where its last mark was
         async for frame in sim:
             if frame.type != aiohttp.WSMsgType.TEXT:
                 return
-            event = json.loads(frame.data)
-            if event.get("type") == "response.output_audio.delta":
+            event = orjson.loads(frame.data)
+            kind = event.get("type")
+            if kind == "response.output_audio.delta":
                 item, data = event["item_id"], event["delta"]
                 if twilio:
-                    ended[item] = ended.get(item, 0.0) + len(data) * 3 / 4 / 8
+                    ended[item] = ended.get(item, 0.0) + (len(data) * 3 // 4 - data.count("=", -2)) / 8
                     await send(
                         {
                             "type": "websocket.send",
                             "text": f'{{"event":"media","streamSid":"{sid}","media":{{"payload":"{data}"}}}}',
                         }
                     )
-                    mark = {"event": "mark", "streamSid": sid, "mark": {"name": f"{item}:{int(ended[item])}"}}
-                    await send({"type": "websocket.send", "text": json.dumps(mark)})
+                    if ended[item] - marked.get(item, 0.0) >= 100:
+                        await self._mark(send, sid, item, ended, marked)
                 else:
                     await send(
                         {"type": "websocket.send", "text": f'{{"type":"audio","item_id":"{item}","data":"{data}"}}'}
                     )
+            elif twilio and kind == "response.output_audio.done" and event.get("item_id") in ended:
+                if ended[event["item_id"]] > marked.get(event["item_id"], 0.0):
+                    await self._mark(send, sid, event["item_id"], ended, marked)
             elif not twilio:
                 await send({"type": "websocket.send", "text": f'{{"type":"event","event":{frame.data}}}'})
+
+    @staticmethod
+    async def _mark(send: Any, sid: str, item: str, ended: dict[str, float], marked: dict[str, float]) -> None:
+        marked[item] = ended[item]
+        mark = {"event": "mark", "streamSid": sid, "mark": {"name": f"{item}:{int(ended[item])}"}}
+        await send({"type": "websocket.send", "text": orjson.dumps(mark).decode()})
 
 
 def main() -> None:

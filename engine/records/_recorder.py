@@ -226,7 +226,15 @@ class CallRecorder:
             case ev.Error(fatal=True, code=code, message=message):
                 self._fatal = code or message
                 self._event(now, event)
-            case ev.Audio() | ev.AgentEnd() | ev.HistoryUpdated() | ev.Idle() | ev.AudioCommitted() | ev.StateChanged():
+            case (
+                ev.Audio()
+                | ev.AudioDone()
+                | ev.AgentEnd()
+                | ev.HistoryUpdated()
+                | ev.Idle()
+                | ev.AudioCommitted()
+                | ev.StateChanged()
+            ):
                 pass  # said by other rows (or nothing to keep)
             case _:
                 self._event(now, event)  # handoffs, refusals, errors, reconnects, timeouts, overflows

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..compile import compile_tracing
 from . import events as ev
+from .playback import decoded_size
 
 if TYPE_CHECKING:
     from .session import Session
@@ -86,7 +87,7 @@ class ServerEvents:
             self._s.emit(ev.Error(f"the response is incomplete: {details.get('reason')}", code="response_incomplete"))
         for item in _field(response, "output", list) or ():
             if isinstance(item, dict) and isinstance(item.get("id"), str):
-                self._s.bargein.playback.finished(item["id"])  # no more audio comes for it, even if cut short
+                self._audio_done(item["id"])  # no more audio comes for it, even if cut short
         if isinstance(response.get("usage"), dict):
             self._s.emit(ev.Usage(_field(response, "id") or "", response["usage"]))
         self._s.idle_check()
@@ -186,12 +187,16 @@ class ServerEvents:
             moves.audio_started = True
         elif playback.stopped(item_id):
             return  # cut at what was heard: the rest of it is never played
-        playback.received(item_id, len(delta) * 3 // 4, moves.bytes_per_ms)
+        playback.received(item_id, decoded_size(delta), moves.bytes_per_ms)
         audio = ev.Audio(item_id, delta)
         self._s.play(audio)
 
     def on_audio_done(self, event: dict[str, Any]) -> None:
-        self._s.bargein.playback.finished(event["item_id"])
+        self._audio_done(event["item_id"])
+
+    def _audio_done(self, item_id: str) -> None:
+        if self._s.bargein.playback.finished(item_id):
+            self._s.emit(ev.AudioDone(item_id))
 
     def on_transcript_delta(self, event: dict[str, Any]) -> None:
         item_id, delta = event["item_id"], event["delta"]

@@ -157,6 +157,14 @@ class AudioStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioDone:
+    """All of an assistant item's audio has arrived (what was sent may still be playing)."""
+
+    item_id: str
+    type: Literal["audio_done"] = "audio_done"
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechStarted:
     """The server heard the user start speaking (input audio buffer); `audio_start_ms` on its timeline."""
 
@@ -248,6 +256,7 @@ SessionEvent = (
     | Error
     | Idle
     | AudioStarted
+    | AudioDone
     | SpeechStarted
     | SpeechStopped
     | AudioCommitted

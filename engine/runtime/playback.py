@@ -14,6 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+def decoded_size(b64: str) -> int:
+    """The number of bytes a base64 string decodes to (without decoding it)."""
+    return len(b64) * 3 // 4 - b64.count("=", -2)
+
+
 @dataclass(slots=True)
 class _Item:
     start: float  # clock time its playback starts (or started)
@@ -38,10 +43,14 @@ class PlaybackClock:
                 del self._items[next(iter(self._items))]
         item.received_ms += nbytes / bytes_per_ms
 
-    def finished(self, item_id: str) -> None:
-        """All of the item's audio has arrived (`response.output_audio.done`)."""
-        if item_id in self._items:
-            self._items[item_id].complete = True
+    def finished(self, item_id: str) -> bool:
+        """All of the item's audio has arrived (`response.output_audio.done`). True the first time
+        for an item that had audio."""
+        item = self._items.get(item_id)
+        if item is None or item.complete:
+            return False
+        item.complete = True
+        return True
 
     def report(self, item_id: str, played_ms: int) -> None:
         """A frontend says how much of the item it has actually played."""

@@ -7,9 +7,10 @@ When `TWILIO_AUTH_TOKEN` is set the webhook's `X-Twilio-Signature` is checked (T
 
 On the websocket, Twilio's messages are bridged to a session: `start` opens it (the session speaks
 `g711_ulaw`, so the caller's μ-law goes in and the agent's comes out untouched, base64 as it came);
-`media` appends audio; each chunk of agent audio goes back with a `mark` naming the item and the
-millisecond it ends at, and Twilio's echo of a mark reports what the caller has heard, so barge-in
-truncates there; barge-in sends `clear`; `dtmf` digits are told to the agent; `stop` ends the call.
+`media` appends audio; the agent's audio goes back as `media`, with a `mark` naming the item and the
+millisecond reached after every 100 ms of it and at its end, and Twilio's echo of a mark reports what
+the caller has heard, so barge-in truncates there (to within 100 ms); barge-in sends `clear`; `dtmf`
+digits are told to the agent; `stop` ends the call.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -32,6 +33,7 @@ from ..runtime import AiohttpTransport, ConnectFailed, PlaybackClock, Session
 from ..runtime import events as ev
 from ..runtime.graph_runtime import GraphRuntime
 from ..runtime.line import CallLine, LineUnsupported
+from ..runtime.playback import decoded_size
 from ..spec import Document
 from ._calls import OpenCall, ServeConfig, open_call
 from ._catalog import Catalog, Scenario
@@ -39,6 +41,9 @@ from ._catalog import Catalog, Scenario
 log = logging.getLogger("engine.serve.twilio")
 #: μ-law at 8 kHz: one byte a sample, eight a millisecond.
 _BYTES_PER_MS = 8
+#: A `mark` goes after this much agent audio (and at an item's end): a mark a frame would double the
+#: messages each way, for truncation finer than anyone hears.
+MARK_EVERY_MS = 100
 #: Digits pressed within this long of each other are told to the agent as one entry.
 DTMF_GAP_S = 1.0
 
@@ -149,6 +154,7 @@ class TwilioCall:
         self.call_sid: str | None = None
         self.playback = PlaybackClock()
         self._sent_ms: dict[str, float] = {}  # agent audio sent per item, in ms
+        self._marked_ms: dict[str, float] = {}  # where the item's last mark was, in ms
         self._playing = False  # audio was sent since the last clear
         self._transport = AiohttpTransport()
         self._call: OpenCall | None = None
@@ -194,9 +200,9 @@ class TwilioCall:
                     self.ended = self.ended or "the stream closed"
                     return
                 try:
-                    message = json.loads(text)
+                    message = orjson.loads(text)
                     kind = message["event"]
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, RecursionError):
                     log.warning("skipping a malformed Twilio message: %.200s", text)
                     continue
                 if kind == "start" and self._session is None:
@@ -303,6 +309,8 @@ class TwilioCall:
         async for event in subscription:
             if isinstance(event, ev.Audio):
                 await self._audio(event)
+            elif isinstance(event, ev.AudioDone):
+                await self._mark_end(event.item_id)
             elif isinstance(event, (ev.AudioInterrupted, ev.SpeechStarted)) and self._playing:
                 self._playing = False
                 await self._send({"event": "clear", "streamSid": self.stream_sid})
@@ -315,15 +323,25 @@ class TwilioCall:
 
     async def _audio(self, audio: ev.Audio) -> None:
         # The payload goes out as the session received it: μ-law, base64, untouched.
-        end = self._sent_ms.get(audio.item_id, 0.0) + len(audio.data) * 3 / 4 / _BYTES_PER_MS
+        end = self._sent_ms.get(audio.item_id, 0.0) + decoded_size(audio.data) / _BYTES_PER_MS
         self._sent_ms[audio.item_id] = end
         self._playing = True
         sid = self.stream_sid
         await self._send_text(f'{{"event":"media","streamSid":"{sid}","media":{{"payload":"{audio.data}"}}}}')
-        await self._send({"event": "mark", "streamSid": sid, "mark": {"name": f"{audio.item_id}:{int(end)}"}})
+        if end - self._marked_ms.get(audio.item_id, 0.0) >= MARK_EVERY_MS:
+            await self._mark_at(audio.item_id, end)
+
+    async def _mark_end(self, item_id: str) -> None:
+        end = self._sent_ms.get(item_id)
+        if end is not None and end > self._marked_ms.get(item_id, 0.0):
+            await self._mark_at(item_id, end)
+
+    async def _mark_at(self, item_id: str, ms: float) -> None:
+        self._marked_ms[item_id] = ms
+        await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": f"{item_id}:{int(ms)}"}})
 
     async def _send(self, message: dict[str, Any]) -> None:
-        await self._send_text(json.dumps(message))
+        await self._send_text(orjson.dumps(message).decode())
 
     async def _send_text(self, text: str) -> None:
         async with self._send_lock:

@@ -43,7 +43,7 @@ from ..history import History
 from ..line import CallLine, NoLine
 from ..link import Link
 from ..moves import Moves
-from ..playback import PlaybackClock
+from ..playback import PlaybackClock, decoded_size
 from ..recorder import EventRecorder
 from ..transport import AiohttpTransport, ConnectFailed, Transport, TransportClosed
 from .backend import Backend
@@ -581,7 +581,8 @@ class LiveSession:
         # As on Realtime: the user's turn ends with its whole transcript, the assistant's with nothing more.
         whole = item["text"] if role == "user" and item is not None else ""
         self.emit(ev.TranscriptDelta(role, self._item_id, whole, done=True))  # type: ignore[arg-type]
-        self.playback.finished(self._item_id)
+        if self.playback.finished(self._item_id):
+            self.emit(ev.AudioDone(self._item_id))
         if role == "assistant" and item is not None and self.monitor.enabled:
             self.monitor.on_done(self._item_id, item["text"])
 
@@ -618,7 +619,7 @@ class LiveSession:
                 self.emit(ev.AudioStarted(item_id))
             elif self.playback.stopped(item_id):
                 return  # stopped locally: the rest of it is never played
-            self.playback.received(item_id, len(delta) * 3 // 4, self._bytes_per_ms)
+            self.playback.received(item_id, decoded_size(delta), self._bytes_per_ms)
         audio = ev.Audio(item_id, delta)
         if self._on_audio is not None:
             self._on_audio(audio)
