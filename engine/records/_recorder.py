@@ -16,7 +16,6 @@ import secrets as _secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -126,7 +125,7 @@ class CallRecorder:
         self._max_pending = max_pending
         self._pending = 0
         self._count_lock = threading.Lock()  # the counters are updated from the writer thread
-        self._last: Future[Any] | None = None
+        self._submitted = False  # a write was queued (flush waits for the store)
         self._warned = False
         self._seq = 0
         self._agent: str | None = None
@@ -249,10 +248,14 @@ class CallRecorder:
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait (at most `timeout` seconds) until the queued writes are done; False if they are not."""
-        if self._last is None:
+        if not self._submitted:
             return True
         try:
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._last)), timeout)
+            barrier = self.store.barrier()
+        except RuntimeError:  # closed: nothing more will be written
+            return self._pending == 0
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(barrier)), timeout)
         except TimeoutError:
             log.warning("call %s: the call store %s is not keeping up", self.id, self.store.description)
             return False
@@ -398,28 +401,26 @@ class CallRecorder:
             self._warn("the call store is not keeping up; dropping records")
             return False
         try:
-            self._last = self.store.submit(self._guarded, write, *args)
+            self.store.submit(write, *args, done=self._written)
         except RuntimeError as exc:  # the store was closed under a running call
             with self._count_lock:
                 self._pending -= 1
                 self.dropped += 1
             self._warn(f"the call store is closed ({exc}); dropping records")
             return False
+        self._submitted = True
         return True
 
-    def _guarded(self, write: Any, *args: Any) -> None:
-        """Runs on the writer thread: one write, its failure counted, never raised."""
-        try:
-            write(*args)
-        except Exception as exc:
-            self._count_dropped(1)
-            self._warn(f"writing to the call store failed ({type(exc).__name__}: {exc}); dropping records")
-        else:
-            with self._count_lock:
+    def _written(self, error: BaseException | None) -> None:
+        """On the writer thread: one write committed, or failed (counted, never raised)."""
+        with self._count_lock:
+            self._pending -= 1
+            if error is None:
                 self.written += 1
-        finally:
-            with self._count_lock:
-                self._pending -= 1
+            else:
+                self.dropped += 1
+        if error is not None:
+            self._warn(f"writing to the call store failed ({type(error).__name__}: {error}); dropping records")
 
     def _count_dropped(self, n: int) -> None:
         with self._count_lock:

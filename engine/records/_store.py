@@ -1,19 +1,22 @@
 """The call store: one small interface over SQLite and Postgres (same schema, same SQL).
 
-Each write is one statement in its own transaction, committed before the method returns, so what a
-process wrote survives it being killed. A store may be used from any thread (a lock serializes its
-one connection); the recorder writes from the store's writer thread so the event loop never waits
-on the database.
+Each write method is committed before it returns, so what a process wrote survives it being killed.
+A store may be used from any thread (a lock serializes its one connection). The recorder queues its
+writes with `submit()` for the store's writer thread, so the event loop never waits on the database;
+the writer commits what queued up meanwhile as one transaction (each write in a savepoint where the
+database allows it), so a store that falls behind catches up in fewer commits.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,13 @@ from . import _schema
 DEFAULT_DB = ".engine/calls.db"
 ENV_VAR = "ENGINE_DB"
 _IDENTIFIER = re.compile(r"[a-z_]+\Z")
+#: Writes committed together at most, when that many queued up while the writer was busy.
+_BATCH_MAX = 256
+log = logging.getLogger("engine.records")
+
+#: `done(error)`, called on the writer thread once a submitted write is committed (None) or failed.
+Done = Callable[[BaseException | None], None]
+_Job = tuple[Callable[..., object], tuple[Any, ...], Done | None]
 
 
 class StoreError(Exception):
@@ -57,8 +67,11 @@ class CallStore(ABC):
 
     def __init__(self, description: str) -> None:
         self.description = description  # where the store is, without credentials: for messages
-        self._lock = threading.Lock()
-        self._writer: ThreadPoolExecutor | None = None
+        self._lock = threading.RLock()  # a batch holds it across the writes it commits together
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queueing = threading.Lock()  # orders submits and the close (never held across a write)
+        self._writer: threading.Thread | None = None
+        self._closed = False
 
     # --- database specifics ---------------------------------------------------------------------
 
@@ -120,21 +133,72 @@ class CallStore(ABC):
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def submit(self, write: Any, *args: Any) -> Future[Any]:
-        """Run `write(*args)` on the store's writer thread (one thread: writes keep their order).
+    def submit(self, write: Callable[..., object], *args: Any, done: Done | None = None) -> None:
+        """Queue `write(*args)` for the store's writer thread (one thread: writes keep their order);
+        `done(error)` is called there once it is committed or has failed. Never blocks (recorders
+        bound how much they queue). Raises `RuntimeError` once the store is closed."""
+        with self._queueing:
+            if self._closed:
+                raise RuntimeError("the call store is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._drain, name="engine-records", daemon=True)
+                self._writer.start()
+            self._jobs.put((write, args, done))
 
-        Never blocks; recorders bound how much they queue."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="engine-records")
-        return self._writer.submit(write, *args)
+    def barrier(self) -> Future[None]:
+        """A future that is done once every write submitted before it is done.
+        Raises `RuntimeError` once the store is closed."""
+        future: Future[None] = Future()
+        self.submit(_nothing, done=lambda _: future.cancelled() or future.set_result(None))
+        return future
 
     def close(self) -> None:
         """Finish queued writes and close the connection."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
+        with self._queueing:
+            self._closed = True
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                self._jobs.put(None)
+        if writer is not None:
+            writer.join()
         with self._lock:
             self._close()
+
+    def _drain(self) -> None:
+        """The writer thread: what queued up while it was busy is committed together."""
+        while True:
+            batch = [self._jobs.get()]
+            while len(batch) < _BATCH_MAX and not self._jobs.empty():
+                batch.append(self._jobs.get_nowait())
+            stop = batch[-1] is None  # close() queues None last, after the last write
+            jobs = [job for job in batch if job is not None]
+            if jobs:
+                with self._lock:
+                    try:
+                        errors = self._write_batch([(write, args) for write, args, _ in jobs])
+                    except Exception as exc:  # the database went away mid-batch: these writes failed
+                        errors = [exc] * len(jobs)
+                for (_, _, done), error in zip(jobs, errors, strict=True):
+                    if done is not None:
+                        try:
+                            done(error)
+                        except Exception:  # a callback's bug must not stop the writer
+                            log.exception("a call store write callback failed")
+            if stop:
+                return
+
+    def _write_batch(self, jobs: list[tuple[Callable[..., object], tuple[Any, ...]]]) -> list[Exception | None]:
+        """Run `jobs` (each committed on its own here; a database may commit them together);
+        the error of each, or None."""
+        errors: list[Exception | None] = []
+        for write, args in jobs:
+            try:
+                write(*args)
+            except Exception as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors
 
     def __enter__(self) -> CallStore:
         return self
@@ -166,3 +230,7 @@ def opened(url: str | None) -> Iterator[CallStore]:
         yield store
     finally:
         store.close()
+
+
+def _nothing() -> None:
+    pass
