@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -550,29 +549,3 @@ def test_the_schema_is_documented():
     doc = textwrap.dedent(_schema.__doc__ or "")
     for table in ["calls", *_schema.ROW_KEYS]:
         assert f"`{table}" in doc, table
-
-
-def test_writes_that_queue_up_are_committed_together_and_a_bad_one_is_undone_alone(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "calls.db"))
-    statements: list[str] = []
-    store._conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
-    call = {"id": "c1", "frontend": "run", "graph": "g", "graph_hash": "h", "started_at": 1.0}
-    store.start_call(call)
-    gate = threading.Event()
-    store.submit(gate.wait)  # the writer is busy: what follows queues up behind it
-    results: list[BaseException | None] = []
-    for seq in range(50):
-        visit = {"call_id": "c1", "seq": seq, "at": 2.0, "agent": "a", "state": None}
-        if seq == 25:
-            visit["agent"] = None  # NOT NULL: this write fails
-        store.submit(store.put, "visits", visit, done=results.append)
-    statements.clear()
-    gate.set()
-    store.barrier().result(timeout=10)
-    assert [r is None for r in results] == [seq != 25 for seq in range(50)]
-    assert isinstance(results[25], sqlite3.IntegrityError)
-    assert statements.count("COMMIT") == 1, "one commit for the 50 that queued up"
-    assert [v["seq"] for v in store.call("c1")["visits"]] == [s for s in range(50) if s != 25]
-    store.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        store.submit(store.put, "visits", {})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,32 +54,6 @@ class SqliteStore(CallStore):
             return []
         columns = [d[0] for d in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-    def _write_batch(self, jobs: list[tuple[Callable[..., object], tuple[Any, ...]]]) -> list[Exception | None]:
-        """One transaction for the batch, a savepoint for each write (a failed write is undone alone).
-        If the transaction itself fails (a full disk may roll all of it back), each write on its own."""
-        if len(jobs) < 2:
-            return super()._write_batch(jobs)
-        conn = self._conn
-        try:
-            conn.execute("BEGIN")
-            errors: list[Exception | None] = []
-            for write, args in jobs:
-                conn.execute("SAVEPOINT write")
-                try:
-                    write(*args)
-                except Exception as exc:
-                    errors.append(exc)
-                    conn.execute("ROLLBACK TO write")
-                else:
-                    errors.append(None)
-                conn.execute("RELEASE write")
-            conn.execute("COMMIT")
-            return errors
-        except sqlite3.Error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return super()._write_batch(jobs)
 
     def _close(self) -> None:
         self._conn.close()

@@ -2,9 +2,7 @@
 
 Each write method is committed before it returns, so what a process wrote survives it being killed.
 A store may be used from any thread (a lock serializes its one connection). The recorder queues its
-writes with `submit()` for the store's writer thread, so the event loop never waits on the database;
-the writer commits what queued up meanwhile as one transaction (each write in a savepoint where the
-database allows it), so a store that falls behind catches up in fewer commits.
+writes with `submit()` for the store's writer thread, so the event loop never waits on the database.
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ from . import _schema
 DEFAULT_DB = ".engine/calls.db"
 ENV_VAR = "ENGINE_DB"
 _IDENTIFIER = re.compile(r"[a-z_]+\Z")
-#: Writes committed together at most, when that many queued up while the writer was busy.
-_BATCH_MAX = 256
 log = logging.getLogger("engine.records")
 
 #: `done(error)`, called on the writer thread once a submitted write is committed (None) or failed.
@@ -67,7 +63,7 @@ class CallStore(ABC):
 
     def __init__(self, description: str) -> None:
         self.description = description  # where the store is, without credentials: for messages
-        self._lock = threading.RLock()  # a batch holds it across the writes it commits together
+        self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._queueing = threading.Lock()  # orders submits and the close (never held across a write)
         self._writer: threading.Thread | None = None
@@ -165,40 +161,19 @@ class CallStore(ABC):
             self._close()
 
     def _drain(self) -> None:
-        """The writer thread: what queued up while it was busy is committed together."""
-        while True:
-            batch = [self._jobs.get()]
-            while len(batch) < _BATCH_MAX and not self._jobs.empty():
-                batch.append(self._jobs.get_nowait())
-            stop = batch[-1] is None  # close() queues None last, after the last write
-            jobs = [job for job in batch if job is not None]
-            if jobs:
-                with self._lock:
-                    try:
-                        errors = self._write_batch([(write, args) for write, args, _ in jobs])
-                    except Exception as exc:  # the database went away mid-batch: these writes failed
-                        errors = [exc] * len(jobs)
-                for (_, _, done), error in zip(jobs, errors, strict=True):
-                    if done is not None:
-                        try:
-                            done(error)
-                        except Exception:  # a callback's bug must not stop the writer
-                            log.exception("a call store write callback failed")
-            if stop:
-                return
-
-    def _write_batch(self, jobs: list[tuple[Callable[..., object], tuple[Any, ...]]]) -> list[Exception | None]:
-        """Run `jobs` (each committed on its own here; a database may commit them together);
-        the error of each, or None."""
-        errors: list[Exception | None] = []
-        for write, args in jobs:
+        """The writer thread: each write in turn, until the close."""
+        while (job := self._jobs.get()) is not None:
+            write, args, done = job
+            error: Exception | None = None
             try:
                 write(*args)
             except Exception as exc:
-                errors.append(exc)
-            else:
-                errors.append(None)
-        return errors
+                error = exc
+            if done is not None:
+                try:
+                    done(error)
+                except Exception:  # a callback's bug must not stop the writer
+                    log.exception("a call store write callback failed")
 
     def __enter__(self) -> CallStore:
         return self
