@@ -209,9 +209,7 @@ async def test_the_api_lists_calls_newest_first_and_shows_one_with_its_replay_ov
         [tool] = doc["escalations"]
         assert tool["tool"] == "get_next_response_from_supervisor" and tool["ok"] is True
         assert "555-0142" in tool["arguments"] and "roaming" in tool["output"] and tool["duration_ms"] >= 0
-        assert any(
-            s.get("call") == "get_user_account_info" or "get_user_account_info" in json.dumps(s) for s in tool["steps"]
-        )
+        assert "get_user_account_info" in json.dumps(tool["steps"])  # the supervisor's own tool call
         [start] = [s for s in doc["replay"] if s["kind"] == "tool_start"]
         [end] = [s for s in doc["replay"] if s["kind"] == "tool_end"]
         assert start["edges"] == ["chat_agent->model:gpt-5.5"] and doc["replay"].index(start) < doc["replay"].index(end)

@@ -116,6 +116,7 @@
       $("graph-note").hidden = false;
       $("graph-note").textContent = `⚠ ${doc.scenario.message}.`;
       $("graph-title").firstChild.textContent = "Agents visited ";
+      $("graph-title").querySelector(".tools-bar").hidden = true;
     }
     go(0);
   }
@@ -263,6 +264,9 @@
     state.cards = {};
     state.steps.slice(0, pos).forEach((s, i) => apply(s, forward && i === pos - 1));
     if (!pos) $("transcript").append(el("div", "note", "▶ Play, or step through the call"));
+    if (!$("activity").childElementCount) {
+      $("activity").append(el("p", "empty-note", "Tool calls, escalations, approvals, guardrail trips and moves appear here as the replay reaches them."));
+    }
     lightGraph(step, pos);
     $("agent").textContent = step ? where(step.agent, step.state) : "";
     $("scrubber").value = String(pos);
