@@ -328,3 +328,30 @@ def test_without_a_store_or_without_the_token_the_api_says_why(tmp_path: Path) -
             raise AssertionError("the page opened without its token")
         except urllib.error.HTTPError as exc:
             assert exc.code == 401
+
+
+def test_pages_of_calls_follow_start_time_then_id_each_with_its_agents(tmp_path: Path) -> None:
+    from engine.records import _views, open_store
+
+    with open_store(str(tmp_path / "calls.db")) as store:
+        for i in range(5):  # started two by two in the same second: the id breaks the tie
+            store.start_call({"id": f"c{i}", "frontend": "run", "graph": "g", "graph_hash": "h", "started_at": i // 2})
+            for seq, agent in enumerate(["a", "a", f"b{i}"]):
+                store.put("visits", {"call_id": f"c{i}", "seq": seq, "at": 1.0, "agent": agent, "state": None})
+        pages, before = [], None
+        while page := _views.calls_before(store, limit=2, before=before):
+            pages.append([(c["id"], c["agents"]) for c in page])
+            before = page[-1]["id"]
+        assert pages == [
+            [("c4", ["a", "b4"]), ("c3", ["a", "b3"])],
+            [("c2", ["a", "b2"]), ("c1", ["a", "b1"])],
+            [("c0", ["a", "b0"])],
+        ]
+        assert [c["id"] for c in store.calls()] == [
+            "c4",
+            "c3",
+            "c2",
+            "c1",
+            "c0",
+        ]  # the same order as `engine calls list`
+        assert _views.calls_before(store, limit=2, before="nope") is None

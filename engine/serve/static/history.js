@@ -35,7 +35,7 @@
   const offset = (ms) => `+${(ms / 1000).toFixed(2)}s`;
   const where = (agent, state) => (state ? `${agent} · ${state}` : agent || "");
 
-  const state = { calls: [], doc: null, steps: [], pos: 0, graph: null, view: null, timer: null, error: null, follow: true };
+  const state = { calls: [], doc: null, steps: [], pos: 0, graph: null, view: null, timer: null, error: null, follow: true, shown: -1 };
   window.historyState = state;  // for tests and the curious
 
   async function getJSON(url) {
@@ -254,18 +254,22 @@
 
   function go(pos) {
     pos = Math.max(0, Math.min(state.steps.length, pos));
-    const forward = pos === state.pos + 1;
-    state.pos = pos;
     const step = pos ? state.steps[pos - 1] : null;
-    // Rebuilt from the start each time: the view at a step is the same however it was reached.
-    $("transcript").textContent = "";
-    $("activity").textContent = "";
-    state.bubbles = {};
-    state.cards = {};
-    state.steps.slice(0, pos).forEach((s, i) => apply(s, forward && i === pos - 1));
-    if (!pos) $("transcript").append(el("div", "note", "▶ Play, or step through the call"));
+    for (const hint of document.querySelectorAll(".hint")) hint.remove();
+    if (pos === state.pos + 1 && state.shown === state.pos) {
+      apply(step, true);  // one step on: only what it adds
+    } else {
+      // Anywhere else, rebuilt from the start: the view at a step is the same however it was reached.
+      $("transcript").textContent = "";
+      $("activity").textContent = "";
+      state.bubbles = {};
+      state.cards = {};
+      state.steps.slice(0, pos).forEach((s) => apply(s, false));
+    }
+    state.pos = state.shown = pos;
+    if (!pos) $("transcript").append(el("div", "note hint", "▶ Play, or step through the call"));
     if (!$("activity").childElementCount) {
-      $("activity").append(el("p", "empty-note", "Tool calls, escalations, approvals, guardrail trips and moves appear here as the replay reaches them."));
+      $("activity").append(el("p", "empty-note hint", "Tool calls, escalations, approvals, guardrail trips and moves appear here as the replay reaches them."));
     }
     lightGraph(step, pos);
     $("agent").textContent = step ? where(step.agent, step.state) : "";
