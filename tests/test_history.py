@@ -16,6 +16,7 @@ from pathlib import Path
 
 import websockets
 from conftest import GRAPHS, ROOT
+from twilio_client import MediaStream
 
 #: A help desk: a refund that needs a person's approval, a moderated reply, a handoff to a manager.
 DESK = """\
@@ -103,11 +104,13 @@ def get(url: str) -> tuple[int, object]:
         return exc.code, json.loads(exc.read())
 
 
-async def call(base: str, scenario: str, turns: list[tuple[str, str]], *, approve: bool = False) -> None:
+async def call(
+    base: str, scenario: str, turns: list[tuple[str, str]], *, approve: bool = False, **options: object
+) -> None:
     """One console call: after the greeting, each (line, reply) sends `line` and waits until an agent's
     turn containing `reply` is done (approving any approval asked for on the way); then hangs up."""
     async with websockets.connect(base.replace("http://", "ws://") + "/ws/call") as ws:
-        await ws.send(json.dumps({"type": "start", "scenario": scenario}))
+        await ws.send(json.dumps({"type": "start", "scenario": scenario, **options}))
         said: dict[str, str] = {}
 
         async def until(reply: str) -> None:
@@ -305,6 +308,29 @@ async def test_a_call_whose_graph_changed_or_is_gone_says_so_and_keeps_its_recor
         "message": "the graph 'simple-handoff' that made this call is not served here any more: "
         "the replay shows the agents visited, not the graph",
     }
+
+
+async def test_calls_from_every_codec_and_from_twilio_find_the_graph_that_made_them(tmp_path: Path) -> None:
+    # A console call records its graph as its codec and push-to-talk ran it, a Twilio call as G.711:
+    # each is still the catalog's scenario.
+    with serving([GRAPHS], tmp_path / "calls.db") as base:
+        await call(base, "simple-handoff", HAIKU, codec="g711_ulaw", push_to_talk=True)
+        url = base.replace("http://", "ws://") + "/twilio/media"
+        async with MediaStream(url, {"scenario": "simple-handoff", "From": "+14155550142"}) as phone:
+            await phone.speak(b"\xff" * 1600)
+            await phone.wait_for_audio()
+        for _ in range(50):  # the server ends and records the call once the stream has stopped
+            _, listing = get(f"{base}/api/calls")
+            if len(listing["calls"]) == 2 and all(c["ended_at"] for c in listing["calls"]):
+                break
+            await asyncio.sleep(0.1)
+        twilio, console = listing["calls"]
+        assert (twilio["frontend"], twilio["caller"], console["frontend"]) == ("twilio", "+14155550142", "console")
+        assert twilio["graph_hash"] != console["graph_hash"]
+        for found in (twilio, console):
+            assert found["scenario"]["status"] == "same" and found["scenario"]["id"] == "simple-handoff"
+            _, doc = get(f"{base}/api/calls/{found['id']}")
+            assert doc["replay"][0]["kind"] == "visit" and doc["replay"][0]["agent"] == "greeter"
 
 
 def test_without_a_store_or_without_the_token_the_api_says_why(tmp_path: Path) -> None:
