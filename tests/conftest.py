@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Helper modules whose asserts read as well as a test's (imported by tests before pytest would see them).
+pytest.register_assert_rewrite("browser")
+
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
 BUNDLED = sorted(p for p in GRAPHS.glob("*.yaml") if not p.name.endswith(".tests.yaml"))

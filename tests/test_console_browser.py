@@ -7,127 +7,19 @@ test leaves a screenshot in `.cache/screenshots/`.
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
-import struct
 import subprocess
 import sys
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GRAPHS, ROOT
+from browser import SHOTS, needs_chromium, say, start
+from conftest import ROOT
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
-)
-SHOTS = ROOT / ".cache" / "screenshots"
-
-
-SPEECH_AT_S, SPEECH_S = 1.2, 1.6
-
-
-def _speech_like_wav(path: Path, seconds: float = 12.0, rate: int = 48000) -> Path:
-    """Silence, then 1.6 s of syllable-like bursts of a voiced tone (120 Hz and harmonics, a 4 Hz
-    envelope) from 1.2 s, then silence: the caller speaks once, over the agent's greeting."""
-    frames = bytearray()
-    for n in range(int(seconds * rate)):
-        t = n / rate
-        cycle = t - SPEECH_AT_S
-        if 0 <= cycle < SPEECH_S:
-            envelope = math.sin(math.pi * ((cycle * 4) % 1.0)) ** 2
-            voice = sum(math.sin(2 * math.pi * 120 * k * t) / k for k in range(1, 6))
-            sample = int(9000 * envelope * voice / 2.3)
-        else:
-            sample = 0
-        frames += struct.pack("<h", sample)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(bytes(frames))
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`engine serve graphs/ --port 0 --simulate`, its URL read from its first line."""
-    env = {**os.environ, "ENGINE_DB": str(tmp_path_factory.mktemp("db") / "calls.db")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("engine serve: http://"):
-        proc.kill()
-        pytest.fail(f"engine serve did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-    yield line.split()[-1]
-    proc.terminate()
-    assert proc.wait(10) == 0  # SIGTERM drains and exits cleanly
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    wav = _speech_like_wav(tmp_path_factory.mktemp("mic") / "caller.wav")
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, server: str, request: pytest.FixtureRequest) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.server = server
-    failures = request.session.testsfailed
-    yield page
-    if request.session.testsfailed > failures or errors:  # this test failed: keep what the page showed
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{request.node.name}.png"))
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
-
-
-def _start(page, scenario: str, *, muted: bool = True, **selects: str) -> None:
-    """Start a call; `muted`: the microphone (the WAV) sends silence, so only typing speaks."""
-    page.goto(f"{page.server}?scenario={scenario}")
-    page.wait_for_selector("body[data-ready=true]")
-    if muted:
-        page.click("#mute")
-    for name, value in selects.items():
-        page.select_option(f"#{name}", value)
-    page.click("#call")
-    page.wait_for_function("window.consoleState.call && window.consoleState.call.id", timeout=10_000)
-
-
-def _say(page, text: str) -> None:
-    page.fill("#text", text)
-    page.click("#send")
+pytest_plugins = ["browser"]  # the server, browser and page fixtures
+pytestmark = needs_chromium
 
 
 def _state(page) -> dict:
@@ -139,12 +31,12 @@ def _state(page) -> dict:
 
 
 def test_a_call_on_the_simulator_hands_off_lights_the_graph_and_plays_audio(page) -> None:
-    _start(page, "simple-handoff")
+    start(page, "simple-handoff")
     assert page.is_visible("#badge"), "offline calls show the simulator badge"
     page.wait_for_selector(".msg.assistant >> text=What can I do for you today?", timeout=10_000)
     assert page.get_attribute("#graph [id=a_greeter]", "class").split().count("current") == 1
 
-    _say(page, "Could you write me a haiku about snow?")
+    say(page, "Could you write me a haiku about snow?")
     page.wait_for_selector(".msg.user >> text=haiku about snow", timeout=5_000)
     page.wait_for_selector(".msg.assistant >> text=footprints fill by dawn", timeout=10_000)
     page.wait_for_selector("#graph [id=a_haiku_writer].current", timeout=5_000)
@@ -170,7 +62,7 @@ def test_a_call_on_the_simulator_hands_off_lights_the_graph_and_plays_audio(page
 
 
 def test_speaking_over_the_agent_cuts_its_audio_and_the_demo_goes_on(page) -> None:
-    _start(page, "simple-handoff", muted=False)
+    start(page, "simple-handoff", muted=False)
     # The WAV speaks over the greeting: the simulator hears it (turn detection on the signal), the
     # engine cuts the greeting where the page had played it, and the spoken turn is the demo's next.
     page.wait_for_selector(".msg.assistant .cut", timeout=15_000)
@@ -187,15 +79,15 @@ def test_speaking_over_the_agent_cuts_its_audio_and_the_demo_goes_on(page) -> No
 
 
 def test_typing_over_the_agent_cuts_its_audio_at_what_was_heard(page) -> None:
-    _start(page, "simple-handoff")
+    start(page, "simple-handoff")
     page.wait_for_selector(".msg.assistant >> text=What can I do for you today?", timeout=10_000)
     page.wait_for_function("!window.consoleState.player.playing()", timeout=10_000)  # the greeting is heard whole
-    _say(page, "Could you write me a haiku about snow?")
+    say(page, "Could you write me a haiku about snow?")
     # Barge in while the haiku is still being heard.
     page.wait_for_function(
         "window.consoleState.player.playing() && window.consoleState.player.playedTotal > 300", timeout=10_000
     )
-    _say(page, "Actually, never mind.")
+    say(page, "Actually, never mind.")
     page.wait_for_selector(".msg .cut", timeout=5_000)
     cut = _state(page)["cut"]
     assert cut is not None and cut["played_ms"] > 0
@@ -214,7 +106,7 @@ def test_typing_over_the_agent_cuts_its_audio_at_what_was_heard(page) -> None:
 
 
 def test_a_tool_call_shows_its_arguments_result_timing_and_escalation_steps(page) -> None:
-    _start(page, "chat-supervisor", codec="g711_ulaw")
+    start(page, "chat-supervisor", codec="g711_ulaw")
     page.wait_for_selector(".msg.assistant >> text=How can I help you today?", timeout=10_000)
     for line in (
         "Hi. My bill this month is way higher than usual, and I don't get why.",
@@ -222,7 +114,7 @@ def test_a_tool_call_shows_its_arguments_result_timing_and_escalation_steps(page
         "Yep.",
     ):
         count = page.locator(".msg.assistant").count()
-        _say(page, line)
+        say(page, line)
         page.wait_for_function(f"document.querySelectorAll('.msg.assistant').length > {count}", timeout=10_000)
     card = page.locator(".card.escalation").first
     card.wait_for(timeout=15_000)
@@ -238,11 +130,11 @@ def test_two_tabs_are_two_calls_and_the_call_downloads(page, browser, server: st
     other = browser.new_page()
     other.server = server
     try:
-        _start(page, "simple-handoff")
-        _start(other, "simple-handoff")
+        start(page, "simple-handoff")
+        start(other, "simple-handoff")
         ids = [p.evaluate("window.consoleState.call.id") for p in (page, other)]
         assert ids[0] != ids[1]
-        _say(other, "Could you write me a haiku about snow?")
+        say(other, "Could you write me a haiku about snow?")
         other.wait_for_selector(".msg.assistant >> text=footprints fill by dawn", timeout=10_000)
         assert page.locator(".msg.user").count() == 0  # the first tab's call heard nothing of it
         health = json.loads(other.evaluate("fetch('/healthz').then(r => r.text())"))
@@ -262,7 +154,7 @@ def test_two_tabs_are_two_calls_and_the_call_downloads(page, browser, server: st
 
 
 def test_push_to_talk_sends_the_microphone_only_while_held(page) -> None:
-    _start(page, "simple-handoff", muted=False, mode="ptt")
+    start(page, "simple-handoff", muted=False, mode="ptt")
     page.wait_for_selector(".msg.assistant >> text=What can I do for you today?", timeout=10_000)
     assert page.is_enabled("#ptt")
     page.wait_for_timeout(800)
@@ -336,9 +228,9 @@ def test_an_approval_is_a_button_and_a_guardrail_trip_is_shown(browser, tmp_path
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     try:
         page.server = proc.stdout.readline().split()[-1]
-        _start(page, "desk")
+        start(page, "desk")
         page.wait_for_selector(".msg.assistant >> text=how can I help", timeout=10_000)
-        _say(page, "Please refund order A1.")
+        say(page, "Please refund order A1.")
         approval = page.locator(".approval")
         approval.wait_for(timeout=10_000)
         assert "refund" in approval.inner_text() and '"order": "A1"' in approval.inner_text()
@@ -347,7 +239,7 @@ def test_an_approval_is_a_button_and_a_guardrail_trip_is_shown(browser, tmp_path
         approval.locator("button.approve").click()
         page.wait_for_selector(".card.tool .result >> text=refunded", timeout=10_000)
         page.wait_for_selector(".msg.assistant >> text=refund for order A1 is on its way", timeout=10_000)
-        _say(page, "What do you think of your competitors?")
+        say(page, "What do you think of your competitors?")
         trip = page.locator(".card.guardrail")
         trip.wait_for(timeout=10_000)
         assert "moderation" in trip.inner_text() and "OFF_BRAND" in trip.inner_text()

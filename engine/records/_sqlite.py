@@ -26,7 +26,7 @@ class SqliteStore(CallStore):
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._create_schema()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made (a file is in the way)
             raise StoreError(f"cannot open the call store {path}: {exc}") from exc
 
     def _create_schema(self) -> None:

@@ -142,3 +142,86 @@ def timeline(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _entry(row: dict[str, Any], kind: str, agent: str | None, text: str, at: str | None) -> dict[str, Any]:
     return {"seq": row["seq"], "at": at, "kind": kind, "agent": agent, "text": text}
+
+
+# --- the history page: pages of calls, and a call as replay steps ----------------------------------
+
+
+def calls_before(store: Any, *, limit: int, before: str | None = None) -> list[dict[str, Any]] | None:
+    """At most `limit` calls, newest first, each with `agents` (visited, in order): the newest calls,
+    or those that started before the call `before` (the last of the previous page). None when there
+    is no call `before`. Reads only the rows of the calls returned. Raises the driver's errors."""
+    sql = "SELECT * FROM calls"
+    params: list[Any] = []
+    if before is not None:
+        cursor = store._run("SELECT started_at, id FROM calls WHERE id = ?", before)
+        if not cursor:
+            return None
+        started = cursor[0]["started_at"]
+        sql += " WHERE started_at < ? OR (started_at = ? AND id < ?)"
+        params += [started, started, before]
+    rows = store._run(sql + " ORDER BY started_at DESC, id DESC LIMIT ?", *params, limit)
+    agents: dict[str, list[str]] = {row["id"]: [] for row in rows}
+    if rows:
+        marks = ", ".join("?" for _ in rows)
+        for visit in store._run(f"SELECT call_id, agent FROM visits WHERE call_id IN ({marks}) ORDER BY seq", *agents):
+            visited = agents[visit["call_id"]]
+            if not visited or visited[-1] != visit["agent"]:
+                visited.append(visit["agent"])
+    return [{**row, "agents": agents[row["id"]]} for row in rows]
+
+
+def replay(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A call (the store's `call()` record) as the steps of its replay, in the order they happened.
+
+    Each step has `kind` (`visit`, `turn`, `tool_start`, `tool_end`, `approval`, `approval_decided`,
+    `guardrail`, `event`, `end`), `ref` (its row's index in the document's `visits`, `transcript`,
+    `tool_calls`, `approvals`, `guardrail_trips` or `events`; none for `end`), `seq`, `at`,
+    `offset_ms` (since the call started), and `agent` and `state`: where the call was once it
+    happened. A visit has `from` (the agent and state before it, or none); an event has `type`, and a
+    handoff `from` and `to`."""
+    started = record["started_at"]
+    found: list[tuple[float, float, dict[str, Any]]] = []
+    for i, row in enumerate(record["visits"]):
+        found.append((row["at"], row["seq"], {"kind": "visit", "ref": i}))
+    for i, row in enumerate(record["turns"]):
+        found.append((row["started_at"], row["seq"], {"kind": "turn", "ref": i}))
+    for i, row in enumerate(record["tool_calls"]):
+        found.append((row["started_at"], row["seq"], {"kind": "tool_start", "ref": i}))
+        if row["ended_at"] is not None:
+            found.append((row["ended_at"], row["seq"] + 0.5, {"kind": "tool_end", "ref": i}))
+    for i, row in enumerate(record["approvals"]):
+        found.append((row["requested_at"], row["seq"], {"kind": "approval", "ref": i}))
+        if row["decided_at"] is not None and row["policy"] is None:
+            found.append((row["decided_at"], row["seq"] + 0.5, {"kind": "approval_decided", "ref": i}))
+    for i, row in enumerate(record["guardrail_trips"]):
+        found.append((row["at"], row["seq"], {"kind": "guardrail", "ref": i}))
+    for i, row in enumerate(record["events"]):
+        found.append((row["at"], row["seq"], {"kind": "event", "ref": i, "type": row["type"]}))
+    if record["ended_at"] is not None:
+        found.append((record["ended_at"], float("inf"), {"kind": "end"}))
+    found.sort(key=lambda entry: (entry[0], entry[1]))
+
+    steps: list[dict[str, Any]] = []
+    agent: str | None = None
+    state: str | None = None
+    for at, seq, step in found:
+        if step["kind"] == "visit":
+            visit = record["visits"][step["ref"]]
+            step["from"] = {"agent": agent, "state": state} if agent is not None else None
+            agent, state = visit["agent"], visit["state"]
+        elif step.get("type") == "handoff":
+            data = record["events"][step["ref"]]["data"]
+            data = json.loads(data) if isinstance(data, str) else data
+            source = data.get("source")
+            step["from"] = {"agent": source, "state": state if source == agent else None}
+            step["to"] = {"agent": data.get("target"), "state": None}
+        step.update(
+            seq=None if seq == float("inf") else int(seq),
+            at=iso(at),
+            offset_ms=round((at - started) * 1000, 1),
+            agent=agent,
+            state=state,
+        )
+        steps.append(step)
+    return steps

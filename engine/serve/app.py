@@ -29,6 +29,7 @@ from ..spec import Document
 from ._calls import ServeConfig
 from ._catalog import CODEC_RATES, Catalog
 from ._console import CallOptions, CallRefused, ConsoleCall
+from ._history import History
 from .sip import SipCall, SipCalls
 from .twilio import TwilioCall, voice_webhook
 
@@ -129,13 +130,19 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
     def refused() -> Response:
         return JSONResponse({"error": "this console needs its token: open it as /?token=..."}, status_code=401)
 
-    async def index(request: Request) -> Response:
+    def page(request: Request, name: str) -> Response:
+        """A page of the console (`name` under static/); the token, once given, is kept as a cookie."""
         if not allowed(request):
             return HTMLResponse("<h1>401</h1><p>This console needs its token: open it as /?token=…</p>", 401)
-        page = FileResponse(STATIC / "console.html", headers={"Cache-Control": "no-cache"})
+        response = FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
         if config.console_token:
-            page.set_cookie(_TOKEN_COOKIE, config.console_token, httponly=True, samesite="strict")
-        return page
+            response.set_cookie(_TOKEN_COOKIE, config.console_token, httponly=True, samesite="strict")
+        return response
+
+    async def index(request: Request) -> Response:
+        return page(request, "console.html")
+
+    history = History(catalog, config, store, allowed=allowed, refused=refused, page=page)
 
     async def scenarios(request: Request) -> Response:
         if not allowed(request):
@@ -251,6 +258,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             Route("/twilio/voice", twilio_voice, methods=["POST"]),
             WebSocketRoute("/twilio/media", twilio_media),
             Route("/openai/webhook", sip.webhook, methods=["POST"]),
+            *history.routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
