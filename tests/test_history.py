@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import websockets
 from conftest import GRAPHS, ROOT
 from twilio_client import MediaStream
@@ -357,7 +358,7 @@ def test_without_a_store_or_without_the_token_the_api_says_why(tmp_path: Path) -
 
 
 def test_pages_of_calls_follow_start_time_then_id_each_with_its_agents(tmp_path: Path) -> None:
-    from engine.records import _views, open_store
+    from engine.records import open_store
 
     with open_store(str(tmp_path / "calls.db")) as store:
         for i in range(5):  # started two by two in the same second: the id breaks the tie
@@ -365,7 +366,7 @@ def test_pages_of_calls_follow_start_time_then_id_each_with_its_agents(tmp_path:
             for seq, agent in enumerate(["a", "a", f"b{i}"]):
                 store.put("visits", {"call_id": f"c{i}", "seq": seq, "at": 1.0, "agent": agent, "state": None})
         pages, before = [], None
-        while page := _views.calls_before(store, limit=2, before=before):
+        while page := store.calls(2, before):
             pages.append([(c["id"], c["agents"]) for c in page])
             before = page[-1]["id"]
         assert pages == [
@@ -380,4 +381,5 @@ def test_pages_of_calls_follow_start_time_then_id_each_with_its_agents(tmp_path:
             "c1",
             "c0",
         ]  # the same order as `engine calls list`
-        assert _views.calls_before(store, limit=2, before="nope") is None
+        with pytest.raises(KeyError):
+            store.calls(2, "nope")

@@ -97,15 +97,28 @@ class CallStore(ABC):
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def calls(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The calls, newest first, each with `agents`: the agents visited, in order."""
-        sql = "SELECT * FROM calls ORDER BY started_at DESC, id DESC"
-        rows = self._run(sql + " LIMIT ?", limit) if limit is not None else self._run(sql)
+    def calls(self, limit: int | None = None, before: str | None = None) -> list[dict[str, Any]]:
+        """The calls, newest first, each with `agents`: the agents visited, in order. At most `limit`;
+        with `before` (the last id of the previous page), those that started before that call. Reads
+        only the visits of the calls returned. Raises `KeyError` for an unknown `before`."""
+        sql, params = "SELECT * FROM calls", []
+        if before is not None:
+            found = self._run("SELECT started_at FROM calls WHERE id = ?", before)
+            if not found:
+                raise KeyError(before)
+            started = found[0]["started_at"]
+            sql += " WHERE started_at < ? OR (started_at = ? AND id < ?)"
+            params += [started, started, before]
+        sql += " ORDER BY started_at DESC, id DESC"
+        rows = self._run(sql + " LIMIT ?", *params, limit) if limit is not None else self._run(sql, *params)
         agents: dict[str, list[str]] = {row["id"]: [] for row in rows}
-        for visit in self._run("SELECT call_id, agent FROM visits ORDER BY call_id, seq"):
-            visited = agents.get(visit["call_id"])
-            if visited is not None and (not visited or visited[-1] != visit["agent"]):
-                visited.append(visit["agent"])
+        for start in range(0, len(rows), 500):  # a bounded IN list, even for a whole-store export
+            ids = list(agents)[start : start + 500]
+            marks = ", ".join("?" for _ in ids)
+            for visit in self._run(f"SELECT call_id, agent FROM visits WHERE call_id IN ({marks}) ORDER BY seq", *ids):
+                visited = agents[visit["call_id"]]
+                if not visited or visited[-1] != visit["agent"]:
+                    visited.append(visit["agent"])
         return [{**row, "agents": agents[row["id"]]} for row in rows]
 
     def find(self, call_id: str) -> str | None:

@@ -147,30 +147,6 @@ def _entry(row: dict[str, Any], kind: str, agent: str | None, text: str, at: str
 # --- the history page: pages of calls, and a call as replay steps ----------------------------------
 
 
-def calls_before(store: Any, *, limit: int, before: str | None = None) -> list[dict[str, Any]] | None:
-    """At most `limit` calls, newest first, each with `agents` (visited, in order): the newest calls,
-    or those that started before the call `before` (the last of the previous page). None when there
-    is no call `before`. Reads only the rows of the calls returned. Raises the driver's errors."""
-    sql = "SELECT * FROM calls"
-    params: list[Any] = []
-    if before is not None:
-        cursor = store._run("SELECT started_at, id FROM calls WHERE id = ?", before)
-        if not cursor:
-            return None
-        started = cursor[0]["started_at"]
-        sql += " WHERE started_at < ? OR (started_at = ? AND id < ?)"
-        params += [started, started, before]
-    rows = store._run(sql + " ORDER BY started_at DESC, id DESC LIMIT ?", *params, limit)
-    agents: dict[str, list[str]] = {row["id"]: [] for row in rows}
-    if rows:
-        marks = ", ".join("?" for _ in rows)
-        for visit in store._run(f"SELECT call_id, agent FROM visits WHERE call_id IN ({marks}) ORDER BY seq", *agents):
-            visited = agents[visit["call_id"]]
-            if not visited or visited[-1] != visit["agent"]:
-                visited.append(visit["agent"])
-    return [{**row, "agents": agents[row["id"]]} for row in rows]
-
-
 def replay(record: dict[str, Any]) -> list[dict[str, Any]]:
     """A call (the store's `call()` record) as the steps of its replay, in the order they happened.
 

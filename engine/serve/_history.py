@@ -107,8 +107,9 @@ class History:
     # --- reading (in a thread) ------------------------------------------------------------------
 
     def _calls(self, limit: int, before: str | None) -> list[dict[str, Any]] | None:
-        rows = _views.calls_before(self.store, limit=limit, before=before)
-        if rows is None:
+        try:
+            rows = self.store.calls(limit, before)
+        except KeyError:
             return None
         return [{**_views.summary(row), "scenario": self._match(row)} for row in rows]
 
