@@ -127,6 +127,7 @@ async def test_a_signed_live_call_is_accepted_strictly_attached_and_runs_the_gra
     assert (status, answer) == (200, {"status": "accepted", "call_id": "live_one", "api": "live"})
     accept = (await until(lambda: live.requests("accept")))[0]
     assert accept["call_id"] == "live_one"
+    assert live.sim is not None and live.sim.call_refusals == []
     # What `live.sessions.accept` sent, against the openai package's SessionAcceptParams, strictly.
     assert live_accept_problems(accept["body"]) == []
     session = accept["body"]["session"]
@@ -160,6 +161,7 @@ async def test_duplicates_and_the_same_call_on_another_event_are_not_accepted_tw
     assert status == 200 and answer["status"] in ("ignored", "duplicate")
     await asyncio.sleep(0.3)
     assert len(live.requests("accept")) == 1 and live.requests("reject") == []
+    assert live.sim is not None and live.sim.call_refusals == []  # nothing was tried twice
     assert list(live.app.state.calls.active) == ["sip_live_dup"]
 
 
@@ -265,3 +267,22 @@ def _records(db: str, *args: str) -> Any:
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     return json.loads(done.stdout) if done.returncode == 0 and done.stdout.strip() else []
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"audio": {"format": {"type": "audio/pcmu", "rate": 8000}}}, "session.audio.format"),
+        ({"client": {}}, "session.client"),
+        ({"type": "realtime"}, "session.type"),
+        ({"turn_detection": {"type": "server_vad"}}, "session.turn_detection"),
+    ],
+)
+async def test_the_simulator_refuses_an_accept_the_openai_types_refuse(change: dict, path: str) -> None:
+    session = {**live_accept_session(load_graph(GRAPH), {}), **change}
+    assert path in [p.path for p in live_accept_problems({"session": session})]
+    sim = LiveSimulator(load_graph(GRAPH).spec.demo)
+    async with sim, httpx.AsyncClient(base_url=sim.http_base) as http:
+        response = await http.post("/live/sessions/live_bad/accept", json={"session": session})
+    assert response.status_code == 400 and response.json()["error"]["param"] == path
+    assert sim.call_requests == [] and sim.call_refusals[0]["action"] == "accept"

@@ -621,6 +621,7 @@ class LiveSimulator(Simulator):
         self._live: set[LiveConnection] = set()
         self.pending_calls: dict[str, set[str]] = {}  # delegation or session id -> call ids whose outputs must come
         self.answered_calls: dict[str, dict[str, Any] | None] = {}  # SIP session id -> accepted config, None: rejected
+        self.call_refusals: list[dict[str, Any]] = []  # GPT-Live calls requests refused: {"call_id", "action", "error"}
 
     def _routes(self, app: web.Application) -> None:
         super()._routes(app)
@@ -643,6 +644,7 @@ class LiveSimulator(Simulator):
         body = await self._json_body(request) if request.can_read_body else {}
         refused = self._live_call_refusal(session_id, action, body)
         if refused is not None:
+            self.call_refusals.append({"call_id": session_id, "action": action, "error": refused})
             return web.json_response({"error": refused}, status=400)
         self.call_requests.append({"call_id": session_id, "action": action, "body": body, "api": "live"})
         if action in ("accept", "reject"):
