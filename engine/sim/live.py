@@ -593,7 +593,10 @@ def _serves(conn: LiveConnection, delegation_id: Any, session_id: Any) -> bool:
 
 
 class LiveSimulator(Simulator):
-    """The simulator with GPT-Live too: `ws://host:port/v1/live/sessions` (`live_url`).
+    """The simulator with GPT-Live too: `ws://host:port/v1/live/sessions` (`live_url`), and SIP calls on
+    GPT-Live: `POST /v1/live/sessions/{id}/accept|reject|refer|hangup` (recorded in `call_requests`
+    with `"api": "live"`, refusals in `call_refusals`) and the sideband `GET /v1/live/sessions/{id}/attach`
+    of an accepted call (its session runs as a primary one does; `transport.dtmf.send` is recorded).
 
     `usage_interval`: seconds between `session.usage.updated` (the API: about 15); `silence_ms`: the
     silence that ends an utterance; `idle_chunk_ms`: output audio per delta when the model is silent;
