@@ -86,6 +86,32 @@ def session_problems(session: Any, api: Api = "realtime", prefix: str = "session
     return _realtime_session(session, prefix)
 
 
+def live_accept_problems(body: Any) -> list[Problem]:
+    """The problems of a GPT-Live SIP accept body (`POST /live/sessions/{id}/accept`, the openai
+    package's `SessionAcceptParams`): `{"session": {...}}` with `type: "live"` and the `session.start`
+    configuration, less what a SIP call does not take (`client`; `audio.format`: SIP negotiates it)."""
+    if not isinstance(body, dict):
+        return [Problem("", "invalid_type", "the body is a JSON object")]
+    found = [Problem(k, "unknown_parameter", "unknown key") for k in body if k != "session"]
+    session = body.get("session")
+    if not isinstance(session, dict):
+        if "session" not in body:
+            return [*found, Problem("session", "missing_required_parameter", "Field required")]
+        return [*found, Problem("session", "invalid_type", "expected an object")]
+    if session.get("type") != "live":
+        code = "missing_required_parameter" if "type" not in session else "invalid_value"
+        found.append(Problem("session.type", code, f"Input should be 'live' (got {session.get('type')!r})"))
+    if "client" in session:
+        found.append(Problem("session.client", "unknown_parameter", "unknown key"))
+    audio = session.get("audio")
+    if isinstance(audio, dict):
+        found += [Problem(f"session.audio.{k}", "unknown_parameter", "unknown key") for k in audio if k != "output"]
+    config = {k: v for k, v in session.items() if k not in ("type", "client")}
+    if isinstance(audio, dict):
+        config["audio"] = {k: v for k, v in audio.items() if k == "output"}
+    return found + _check(_live_type("SessionConfig"), config, "session")
+
+
 def check_live_backend(config: Any) -> list[str]:
     """Problems of GPT-Live Responses backend settings (`ResponsesDelegationConfig`); empty when valid."""
     return [str(p) for p in _check(_live_type("ResponsesDelegationConfig"), config, "")]

@@ -75,15 +75,17 @@ class Link:
     def reconnecting(self) -> bool:
         return self._conn is not None and not self._connected.is_set()
 
-    async def open(self, first: dict[str, Any]) -> None:
-        """Connect, send `first`, and start listening. Raises `ConnectFailed` when it cannot connect,
-        `SessionClosed` once closed, `RuntimeError` when it is open already."""
+    async def open(self, first: dict[str, Any] | None) -> None:
+        """Connect, send `first` (if any: a sideband attaches to a session already started), and start
+        listening. Raises `ConnectFailed` when it cannot connect, `SessionClosed` once closed,
+        `RuntimeError` when it is open already."""
         if self.closing:
             raise SessionClosed("the session is closed")
         if self._conn is not None:
             raise RuntimeError("the session is connected already")
         self._conn = await self._transport.connect(self._url, self._headers)
-        await self.send(first, wait=False)
+        if first is not None:
+            await self.send(first, wait=False)
         self._connected.set()
         self._listener = asyncio.create_task(self._listen(), name="engine-listener")
 

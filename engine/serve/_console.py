@@ -132,6 +132,7 @@ class ConsoleCall:
                     "scenario": self.scenario.id,
                     "name": self.scenario.name,
                     "simulated": not self.config.live,
+                    "api": self.config.api_for(self.doc),
                     "codec": self.options.codec,
                     "rate": CODEC_RATES[self.options.codec],
                     "push_to_talk": self.options.push_to_talk,
@@ -151,7 +152,8 @@ class ConsoleCall:
             asyncio.create_task(self._read(receive, session), name=f"{self.id}-read"),
             asyncio.create_task(self._done.wait(), name=f"{self.id}-done"),
         ]
-        await session.request_response()  # the agent opens the call, as a phone line does
+        assert self._call is not None
+        await self._call.greet()  # the agent opens the call, as a phone line does
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -261,7 +263,7 @@ class ConsoleCall:
                 return
             try:
                 await self._command(session, command)
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, NotImplementedError) as exc:  # NotImplemented: not on GPT-Live
                 self._post({"type": "error", "message": f"{command.get('type')}: {exc}"})
 
     async def _command(self, session: Session, command: dict[str, Any]) -> None:

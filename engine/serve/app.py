@@ -115,6 +115,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await calls.drain()
+        await sip.aclose()
         for runtime in runtimes.values():
             await runtime.aclose()
         if store is not None:

@@ -34,7 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--simulate", action="store_true", help="run every call on the built-in simulator, even with OPENAI_API_KEY"
     )
-    parser.add_argument("--url", help="a Realtime-compatible websocket URL to run calls against, instead of OpenAI")
+    parser.add_argument(
+        "--api",
+        choices=["realtime", "live"],
+        help="the voice API of every call: OpenAI Realtime or GPT-Live (default: each graph's `api:`)",
+    )
+    parser.add_argument(
+        "--url", help="a Realtime- (or with --api live, GPT-Live-) compatible websocket URL to run calls against"
+    )
     parser.add_argument(
         "--db", help="the call store: a SQLite file or a postgresql:// URL (default: $ENGINE_DB, else .engine/calls.db)"
     )
@@ -66,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
         db=args.db,
         console_token=os.environ.get("ENGINE_CONSOLE_TOKEN", ""),
         record=not args.no_record,
+        api=args.api,
     )
     if args.host not in ("127.0.0.1", "localhost", "::1") and not config.console_token:
         print(

@@ -268,7 +268,7 @@ class TwilioCall:
             log.warning("twilio stream %s: cannot reach the realtime server: %s", self.stream_sid, exc.reason)
             self.ended = "cannot reach the realtime server"
             return False
-        await self._session.request_response()  # the agent answers the phone
+        await self._call.greet()  # the agent answers the phone
         return True
 
     async def _media(self, message: dict[str, Any]) -> None:

@@ -47,7 +47,7 @@ from . import audio
 from .cursor import ScriptError
 from .responses import BadRequest
 from .server import Simulator
-from .validation import api_error, check_client_event
+from .validation import api_error, check_client_event, check_live_accept
 
 __all__ = ["LiveConnection", "LiveSimulator", "speech_audio", "tokens"]
 
@@ -61,6 +61,7 @@ IMMUTABLE = ("model", "instructions", "audio", "input", "client", "store", "safe
 _FRAME_MS = 20
 _ENERGY = 500.0  # RMS of a PCM16 frame above which it is speech
 _G711_SILENCE = {"audio/pcmu": (0xFF, 0x7F), "audio/pcma": (0xD5, 0x55)}
+_SIP_FORMAT = {"type": "audio/pcmu", "rate": 8000}  # what the simulated SIP trunk negotiates
 
 
 _MS_PER_CHAR = 60  # how long the simulated model takes to say a character
@@ -111,10 +112,13 @@ def _bytes_per_ms(fmt: dict[str, Any]) -> int:
 class LiveConnection:
     """One GPT-Live websocket session of the simulator."""
 
-    def __init__(self, sim: LiveSimulator, ws: web.WebSocketResponse, request: web.Request) -> None:
+    def __init__(
+        self, sim: LiveSimulator, ws: web.WebSocketResponse, request: web.Request, *, sideband: str | None = None
+    ) -> None:
         self.sim = sim
         self.ws = ws
         self.request = request
+        self.sideband = sideband  # the SIP session attached to (`…/{id}/attach`), or None: a primary websocket
         self.closed = False
         self.session: dict[str, Any] | None = None  # the SessionResource once started
         self.delegations: dict[str, str] = {}  # id -> open | answered
@@ -214,6 +218,9 @@ class LiveConnection:
             message = "Send session.start first and wait for session.started."
             await self.error(api_error(message, "session_not_started", "type"), event)
             return
+        if kind == "transport.dtmf.send" and self.sideband is not None:
+            await self._dtmf(event)
+            return
         if kind == "session.update" and isinstance(event.get("session"), dict):
             refused = self._immutable(event["session"])
             if refused is not None:
@@ -229,6 +236,21 @@ class LiveConnection:
             await self.error(api_error(message, "unsupported", "type"), event)
             return
         await handler(event)
+
+    async def _dtmf(self, event: dict[str, Any]) -> None:
+        """`transport.dtmf.send` (sideband only: `openai.types.live.ConnectClientEvent`): one key."""
+        unknown = [k for k in event if k not in ("type", "event", "event_id")]
+        if unknown:
+            await self.error(api_error(f"Unknown parameter: '{unknown[0]}'.", "unknown_parameter", unknown[0]), event)
+            return
+        key = event.get("event")
+        if not isinstance(key, str) or len(key) != 1 or key not in "0123456789ABCD*#":
+            await self.error(api_error("'event' is one DTMF key: 0-9, A-D, * or #.", "invalid_value", "event"), event)
+            return
+        self.sim.call_requests.append(
+            {"call_id": self.sideband, "action": "dtmf", "body": {"event": key}, "api": "live"}
+        )
+        await self.send({"type": "transport.dtmf.sent", "event": key, **_echo(event)})
 
     def _immutable(self, update: dict[str, Any]) -> dict[str, Any] | None:
         for key in IMMUTABLE:
@@ -255,9 +277,17 @@ class LiveConnection:
             message = f"'session.instructions' is over {INSTRUCTIONS_TOKEN_LIMIT} tokens."
             await self.error(api_error(message, "string_above_max_length", "session.instructions"), event)
             return
+        await self._begin(self.sim.new_id("sess"), config, event)
+
+    async def attached(self, session_id: str, config: dict[str, Any]) -> None:
+        """A sideband on an accepted SIP call: the session started with the accept's config (and its
+        audio is the call's, G.711 μ-law as negotiated); no `session.started` is sent again."""
+        await self._begin(session_id, {**config, "audio": {**(config.get("audio") or {}), "format": _SIP_FORMAT}})
+
+    async def _begin(self, session_id: str, config: dict[str, Any], event: dict[str, Any] | None = None) -> None:
         audio_config = config.get("audio") or {}
         self.session = {
-            "id": self.sim.new_id("sess"),
+            "id": session_id,
             "expires_at": int(time.time()) + int(self.sim.session_seconds),
             "model": config["model"],
             "status": "active",
@@ -271,7 +301,8 @@ class LiveConnection:
         }
         self._started_at = time.monotonic()
         self.sim.sessions_started += 1
-        await self.send({"type": "session.started", "session": self.session, **_echo(event)})
+        if event is not None:
+            await self.send({"type": "session.started", "session": self.session, **_echo(event)})
         self._streamer = asyncio.create_task(self._stream())
         if self.sim.model_opens():
             await self.delegate()  # a turn the model opens (a greeting)
@@ -562,7 +593,10 @@ def _serves(conn: LiveConnection, delegation_id: Any, session_id: Any) -> bool:
 
 
 class LiveSimulator(Simulator):
-    """The simulator with GPT-Live too: `ws://host:port/v1/live/sessions` (`live_url`).
+    """The simulator with GPT-Live too: `ws://host:port/v1/live/sessions` (`live_url`), and SIP calls on
+    GPT-Live: `POST /v1/live/sessions/{id}/accept|reject|refer|hangup` (recorded in `call_requests`
+    with `"api": "live"`, refusals in `call_refusals`) and the sideband `GET /v1/live/sessions/{id}/attach`
+    of an accepted call (its session runs as a primary one does; `transport.dtmf.send` is recorded).
 
     `usage_interval`: seconds between `session.usage.updated` (the API: about 15); `silence_ms`: the
     silence that ends an utterance; `idle_chunk_ms`: output audio per delta when the model is silent;
@@ -589,10 +623,81 @@ class LiveSimulator(Simulator):
         self.backend_requests: list[dict[str, Any]] = []
         self._live: set[LiveConnection] = set()
         self.pending_calls: dict[str, set[str]] = {}  # delegation or session id -> call ids whose outputs must come
+        self.answered_calls: dict[str, dict[str, Any] | None] = {}  # SIP session id -> accepted config, None: rejected
+        self.call_refusals: list[dict[str, Any]] = []  # GPT-Live calls requests refused: {"call_id", "action", "error"}
 
     def _routes(self, app: web.Application) -> None:
         super()._routes(app)
         app.router.add_get("/v1/live/sessions", self._live_endpoint)
+        app.router.add_get("/v1/live/sessions/{session_id}/attach", self._attach_endpoint)
+        app.router.add_post("/v1/live/sessions/{session_id}/{action}", self._live_calls_endpoint)
+
+    async def _live_calls_endpoint(self, request: web.Request) -> web.Response:
+        """A GPT-Live SIP call's accept / reject / refer / hangup, recorded in `call_requests` (with
+        `"api": "live"`). The accept body is checked strictly (`SessionAcceptParams`); a call is
+        accepted or rejected once; a hang-up closes its sideband (`close_requested`)."""
+        denied = self._unauthorized(self._presented_key(request))
+        if denied is not None:
+            return denied
+        action, session_id = request.match_info["action"], request.match_info["session_id"]
+        if action not in ("accept", "reject", "refer", "hangup"):
+            return web.json_response(
+                {"error": api_error(f"Unknown call action '{action}'.", "invalid_value")}, status=404
+            )
+        body = await self._json_body(request) if request.can_read_body else {}
+        refused = self._live_call_refusal(session_id, action, body)
+        if refused is not None:
+            self.call_refusals.append({"call_id": session_id, "action": action, "error": refused})
+            return web.json_response({"error": refused}, status=400)
+        self.call_requests.append({"call_id": session_id, "action": action, "body": body, "api": "live"})
+        if action in ("accept", "reject"):
+            self.answered_calls[session_id] = body.get("session") if action == "accept" else None
+        if action == "hangup":
+            for conn in [c for c in self._live if c.sideband == session_id]:
+                await conn.close("close_requested")
+        return web.Response(status=200)
+
+    def _live_call_refusal(self, session_id: str, action: str, body: Any) -> dict[str, Any] | None:
+        if action in ("accept", "reject") and session_id in self.answered_calls:
+            done = "accepted" if self.answered_calls[session_id] is not None else "rejected"
+            return api_error(f"The call '{session_id}' was already {done}.", "call_already_answered")
+        if action in ("refer", "hangup") and self.answered_calls.get(session_id) is None:
+            return api_error(f"The call '{session_id}' has not been accepted.", "call_not_accepted")
+        if action == "accept":
+            return check_live_accept(body)
+        if action == "reject" and not (isinstance(body, dict) and isinstance(body.get("status_code"), int)):
+            return api_error("Missing required parameter: 'status_code'.", "missing_required_parameter", "status_code")
+        if action == "refer" and not (isinstance(body, dict) and isinstance(body.get("target_uri"), str)):
+            return api_error("Missing required parameter: 'target_uri'.", "missing_required_parameter", "target_uri")
+        return None
+
+    async def _attach_endpoint(self, request: web.Request) -> web.StreamResponse:
+        """The sideband of an accepted SIP call: GPT-Live events of its session, and its commands."""
+        denied = self._unauthorized(self._presented_key(request))
+        if denied is not None:
+            return denied
+        session_id = request.match_info["session_id"]
+        config = self.answered_calls.get(session_id)
+        if config is None:
+            message = f"No accepted SIP call '{session_id}' to attach to."
+            return web.json_response({"error": api_error(message, "session_not_found", "session_id")}, status=404)
+        ws = web.WebSocketResponse(compress=False, max_msg_size=16 * 1024 * 1024, timeout=1.0)
+        if not ws.can_prepare(request).ok:
+            return web.json_response(
+                {"error": api_error("Expected a websocket upgrade.", "invalid_request")}, status=400
+            )
+        await ws.prepare(request)
+        conn = LiveConnection(self, ws, request, sideband=session_id)
+        self._live.add(conn)
+        self._connections.add(conn)  # type: ignore[arg-type]
+        self.connections_opened += 1
+        try:
+            await conn.attached(session_id, config)
+            await conn.run()
+        finally:
+            self._live.discard(conn)
+            self._connections.discard(conn)  # type: ignore[arg-type]
+        return ws
 
     @property
     def live_url(self) -> str:

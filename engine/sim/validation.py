@@ -16,11 +16,20 @@ from engine.protocol.openai_check import (
     client_event_types,
     event_problems,
     item_problems,
+    live_accept_problems,
     session_problems,
     unknown_fields,
 )
 
-__all__ = ["api_error", "check_client_event", "check_item", "check_session", "client_event_types", "unknown_fields"]
+__all__ = [
+    "api_error",
+    "check_client_event",
+    "check_item",
+    "check_live_accept",
+    "check_session",
+    "client_event_types",
+    "unknown_fields",
+]
 
 
 def api_error(message: str, code: str | None, param: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -53,6 +62,11 @@ def check_session(session: Any) -> dict[str, Any] | None:
         message = f"Invalid value: '{session['type']}'. The simulator supports only 'realtime' sessions."
         return api_error(message, "invalid_value", "session.type")
     return _first(session_problems(session))
+
+
+def check_live_accept(body: Any) -> dict[str, Any] | None:
+    """The API error for a malformed GPT-Live SIP accept body (`{"session": {...}}`), or None."""
+    return _first(live_accept_problems(body))
 
 
 def check_client_event(event: Any, api: Api = "realtime") -> dict[str, Any] | None:

@@ -86,13 +86,20 @@ def live_responses_base(url: str | None) -> str | None:
     return f"{ {'wss': 'https', 'ws': 'http'}.get(scheme, scheme) }://{host_path or 'localhost/v1'}"
 
 
+def attach_url(url: str, session_id: str) -> str:
+    """The sideband of a session: wss://host/v1/live/sessions -> wss://host/v1/live/sessions/{id}/attach."""
+    base, _, query = url.partition("?")
+    return f"{base.rstrip('/')}/{session_id}/attach" + (f"?{query}" if query else "")
+
+
 class LiveSession:
     """A GPT-Live session running a graph. Use as `async with LiveSession(graph) as session:`.
 
     `graph` is a loaded `Document` or a shared `GraphRuntime` (whose Responses client must then point
     at the same server). Connects to OpenAI by default (key from `api_key`, the runtime's or
-    `OPENAI_API_KEY`), or to `url` (the built-in simulator, any compatible server). Raises
-    `CompileError` (a `ValueError`) for a start agent or state the graph does not have.
+    `OPENAI_API_KEY`), or to `url` (the built-in simulator, any compatible server). With `attach` (the
+    `live_…` id of an accepted SIP call) it attaches to that session's sideband instead of starting one.
+    Raises `CompileError` (a `ValueError`) for a start agent or state the graph does not have.
     """
 
     def __init__(
@@ -115,6 +122,7 @@ class LiveSession:
         reconnect_attempts: int = 5,
         reconnect_backoff: float = 0.5,
         start_timeout: float = 10.0,
+        attach: str | None = None,
     ) -> None:
         if isinstance(graph, GraphRuntime):
             self.runtime, self._owns_runtime = graph, False
@@ -143,9 +151,12 @@ class LiveSession:
         self._recorder = LiveEventRecorder(Path(events_file), secrets) if events_file else None
         self._owns_transport = transport is None
         self._transport = transport or AiohttpTransport()
+        #: A SIP call's session (accepted with its `session.start` config): the engine attaches to it by
+        #: its sideband, `…/live/sessions/{id}/attach`, and sends no `session.start` of its own.
+        self.attached = attach
         self.link = Link(
             self._transport,
-            url or OPENAI_LIVE_URL,
+            attach_url(url or OPENAI_LIVE_URL, attach) if attach else url or OPENAI_LIVE_URL,
             headers,
             self,
             attempts=reconnect_attempts,
@@ -220,6 +231,10 @@ class LiveSession:
         try:
             start = self._start_event()  # a config that cannot compile never connects
             self._started = asyncio.get_running_loop().create_future()
+            if self.attached:  # started when the call was accepted: attaching is all there is to it
+                self.session_id = self.attached
+                self._started.set_result({"id": self.attached})
+                start = None
             await self.link.open(start)
             try:
                 async with asyncio.timeout(self._start_timeout):
@@ -433,6 +448,10 @@ class LiveSession:
         if self.ended in _FINAL_REASONS:
             self.link.lose(f"the session was closed by the server ({self.ended})")
             return None
+        if self.attached:  # the session lives on at OpenAI with the call: attach to it again
+            self._started = asyncio.get_running_loop().create_future()
+            self._started.set_result({"id": self.attached})
+            return []
         try:
             start = self._start_event(reseed=True)
         except Exception as exc:
