@@ -130,3 +130,31 @@ def test_the_live_calls_are_in_the_call_store(base: str, db: str) -> None:
     assert sorted(c["frontend"] for c in calls) == ["console", "twilio"]
     twilio = next(c for c in calls if c["frontend"] == "twilio")
     assert twilio["caller"] == "+14155550142" and "haiku_writer" in twilio["agents"]
+
+
+async def test_keys_a_caller_presses_reach_gpt_live_as_a_silent_note(tmp_path) -> None:
+    """GPT-Live takes no text from the caller: the keys go into its context as thinking, acknowledged,
+    where on Realtime they are a user message."""
+    from engine.runtime import PlaybackClock
+    from engine.serve._calls import ServeConfig, open_call
+    from engine.serve._wire import TappedTransport
+    from engine.validate import load_graph
+
+    wire: list[tuple[str, dict[str, Any]]] = []
+    transport = TappedTransport(lambda direction, text, audio: wire.append((direction, json.loads(text))))
+    config = ServeConfig(api="live", simulate=True)
+    call = await open_call(
+        load_graph(GRAPH), config, runtime_for=None, playback=PlaybackClock(), transport=transport, frontend="twilio"
+    )
+    try:
+        await call.connect()
+        await call.tell("(The caller pressed the keys: 1 2)")
+        async with asyncio.timeout(10):
+            while not any(e["type"] == "session.thinking.appended" for d, e in wire if d == "server"):
+                await asyncio.sleep(0.02)
+    finally:
+        await call.close("done")
+        await transport.aclose()
+    [sent] = [e for d, e in wire if d == "client" and e["type"] == "session.thinking.append"]
+    assert sent["content"] == "(The caller pressed the keys: 1 2)" and sent["delegation_id"] is None
+    assert not [e for d, e in wire if d == "server" and e["type"] == "error"]

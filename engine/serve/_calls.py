@@ -93,6 +93,15 @@ class OpenCall:
         if not self.on_live:
             await self.session.request_response()
 
+    async def tell(self, note: str) -> None:
+        """Tell the agent what the caller did (keys pressed): a user message on Realtime, which it
+        answers; on GPT-Live, which takes no text from the caller, a silent note in its context.
+        Raises `ConnectionError` when the session is gone."""
+        if self.on_live:
+            await self.session.append("thinking", note, None)  # type: ignore[union-attr]
+        else:
+            await self.session.send_text(note)
+
     async def close(self, end_reason: str | None = None) -> None:
         if self.recorder is not None and end_reason:
             self.recorder.end_reason = end_reason

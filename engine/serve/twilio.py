@@ -300,10 +300,10 @@ class TwilioCall:
     async def _tell_digits(self) -> None:
         await asyncio.sleep(DTMF_GAP_S)
         digits, self._digits = self._digits, ""
-        if self._session is not None and digits:
+        if self._session is not None and self._call is not None and digits:
             self._session.context["dtmf"] = digits
             with contextlib.suppress(ConnectionError):
-                await self._session.send_text(f"(The caller pressed the keys: {' '.join(digits)})")
+                await self._call.tell(f"(The caller pressed the keys: {' '.join(digits)})")
 
     async def _events(self, subscription: Any) -> None:
         async for event in subscription:
