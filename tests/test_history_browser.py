@@ -37,6 +37,8 @@ def _haiku_call(page) -> None:
 
 def test_a_console_call_with_a_handoff_is_replayed_over_its_graph(page) -> None:
     _haiku_call(page)
+    page.wait_for_selector("#replay-link", timeout=5_000)  # the ended call links to its own replay
+    replay = page.get_attribute("#replay-link", "href")
 
     page.click("header a.nav >> text=History")  # the console links to the history
     page.wait_for_selector("body[data-ready=true]")
@@ -45,6 +47,7 @@ def test_a_console_call_with_a_handoff_is_replayed_over_its_graph(page) -> None:
     assert "stopped by the caller" in row.inner_text()
     row.click()
     page.wait_for_url("**/calls/*")
+    assert page.url.endswith(replay or "-"), (page.url, replay)
     page.wait_for_selector("body[data-ready=true]")
     page.wait_for_selector("#graph svg [id=a_greeter]")  # the scenario's graph, drawn by the viewer
     assert page.is_hidden("#graph-note")

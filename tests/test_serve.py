@@ -110,6 +110,7 @@ async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve, tmp_
     )  # fmt: skip
     [call] = json.loads(done.stdout)
     assert call["frontend"] == "console" and call["agents"] == ["greeter", "haiku_writer"]
+    assert ended["record"] == call["id"]  # the page links to the call's replay
 
 
 async def test_sigterm_drains_calls_and_exits_cleanly(serve) -> None:
@@ -236,3 +237,21 @@ async def test_the_wire_log_skips_the_microphone_and_sends_each_agent_frame_once
             assert entry["event"]["delta"] == f"<{len(message['data']) * 3 // 4} bytes of audio elided>"
     assert not [m for m in wire if m["event"]["type"] == "input_audio_buffer.append"]
     assert [m for m in wire if m["event"]["type"] == "response.done"], "the other events still show"
+
+
+def test_live_calls_beyond_loopback_need_a_console_token(tmp_path) -> None:
+    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db"), "OPENAI_API_KEY": "sk-test-not-a-real-key"}
+    env.pop("ENGINE_CONSOLE_TOKEN", None)
+    cmd = [sys.executable, "-m", "engine.serve", str(GRAPHS), "--host", "0.0.0.0", "--port", "0"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert done.returncode == 2 and "set ENGINE_CONSOLE_TOKEN" in done.stderr and "Traceback" not in done.stderr
+    assert "sk-test" not in done.stderr + done.stdout
+    # Said on purpose, it listens (and warns).
+    proc = subprocess.Popen([*cmd, "--public-console"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("engine serve: http://")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "warning: listening on 0.0.0.0" in err

@@ -152,7 +152,8 @@ def main() -> None:
     config = uvicorn.Config(Relay(args.sim), host="127.0.0.1", port=args.port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     print("relay: starting", file=sys.stderr, flush=True)
-    asyncio.run(server.serve())
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:  # the loop engine serve runs on
+        runner.run(server.serve())
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def measure(target: str, protocol: str, calls: int, graph: Path, tmp: Path, args
         if target == "engine":
             server_cmd = [
                 sys.executable, "-m", "engine.cli", "serve", str(graph), "--url", sim_url, "--port", str(port),
-                "--max-calls", "10000", "--db", str(tmp / "calls.db"),
+                "--max-calls", "10000", "--db", str(tmp / "calls.db"), *(["--no-record"] if args.no_record else []),
             ]  # fmt: skip
         else:
             server_cmd = [sys.executable, str(HERE / "relay.py"), "--sim", sim_url, "--port", str(port)]
@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--targets", nargs="+", default=["engine", "bare"], choices=["engine", "bare"])
     parser.add_argument("--json", type=Path, help="also write every run here")
+    parser.add_argument("--no-record", action="store_true", help="engine serve without its call store (--no-record)")
     args = parser.parse_args()
     all_runs: dict[str, Any] = {}
     rows = []

@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -26,6 +27,8 @@ DEFAULT_DB = ".engine/calls.db"
 ENV_VAR = "ENGINE_DB"
 _IDENTIFIER = re.compile(r"[a-z_]+\Z")
 log = logging.getLogger("engine.records")
+#: How long the writer gathers writes after the queue ran empty (what a record may lag behind a call).
+_GATHER_S = 0.01
 
 #: `done(error)`, called on the writer thread once a submitted write is committed (None) or failed.
 Done = Callable[[BaseException | None], None]
@@ -174,19 +177,36 @@ class CallStore(ABC):
             self._close()
 
     def _drain(self) -> None:
-        """The writer thread: each write in turn, until the close."""
-        while (job := self._jobs.get()) is not None:
-            write, args, done = job
-            error: Exception | None = None
-            try:
-                write(*args)
-            except Exception as exc:
-                error = exc
-            if done is not None:
+        """The writer thread: each write in turn, until the close. Once the queue is empty it rests a
+        moment before it waits again: writes that come meanwhile are queued without waking it (a
+        wake-up per write costs the event loop a GIL hand-off each)."""
+        while True:
+            job = self._jobs.get()
+            while job is not None:
+                self._write_one(*job)
                 try:
-                    done(error)
-                except Exception:  # a callback's bug must not stop the writer
-                    log.exception("a call store write callback failed")
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    time.sleep(_GATHER_S)
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+            else:
+                return  # close() queues None after the last write
+
+    @staticmethod
+    def _write_one(write: Callable[..., object], args: tuple[Any, ...], done: Done | None) -> None:
+        error: Exception | None = None
+        try:
+            write(*args)
+        except Exception as exc:
+            error = exc
+        if done is not None:
+            try:
+                done(error)
+            except Exception:  # a callback's bug must not stop the writer
+                log.exception("a call store write callback failed")
 
     def __enter__(self) -> CallStore:
         return self

@@ -180,7 +180,9 @@ class ConsoleCall:
         await self._call.close(self.ended)
         await self._transport.aclose()
         problems = self._call.off_script
-        self._post({"type": "ended", "reason": self.ended, "agent": session.agent, "off_script": problems})
+        record = self._call.recorder.id if self._call.recorder is not None else None
+        ended = {"type": "ended", "reason": self.ended, "agent": session.agent, "off_script": problems}
+        self._post({**ended, "record": record})
         self._outbox.put_nowait(None)
 
     # --- server to browser --------------------------------------------------------------------

@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--db", help="the call store: a SQLite file or a postgresql:// URL (default: $ENGINE_DB, else .engine/calls.db)"
     )
     parser.add_argument("--no-record", action="store_true", help="do not write calls to the call store")
+    parser.add_argument(
+        "--public-console",
+        action="store_true",
+        help="listen beyond loopback with live calls and no ENGINE_CONSOLE_TOKEN (anyone reaching it starts calls)",
+    )
     parser.add_argument("--max-calls", type=int, default=200, help="calls at once before new ones are refused")
     parser.add_argument(
         "--drain-seconds", type=float, default=30.0, help="on SIGTERM, how long calls in progress may go on"
@@ -53,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Serve until stopped; 0 after a clean stop or drain, 1 when nothing could be loaded or bound."""
+    """Serve until stopped; 0 after a clean stop or drain, 1 when nothing could be loaded or bound, 2
+    when live calls would be open to anyone (beyond loopback, no console token)."""
     paths = list(args.paths) or [Path("graphs")]
     catalog = Catalog.load(paths)
     for problem in catalog.problems:
@@ -76,16 +82,22 @@ def main(args: argparse.Namespace) -> int:
         api=args.api,
     )
     if args.host not in ("127.0.0.1", "localhost", "::1") and not config.console_token:
-        print(
-            f"engine serve: warning: listening on {args.host} with no ENGINE_CONSOLE_TOKEN: anyone who reaches "
-            "this port can start calls" + (" on your OpenAI key" if config.live else ""),
-            file=sys.stderr,
-        )
+        exposed = f"listening on {args.host} with no ENGINE_CONSOLE_TOKEN, anyone who reaches this port can start calls"
+        if config.live and not args.public_console:
+            print(
+                f"engine serve: {exposed} on your OpenAI key; set ENGINE_CONSOLE_TOKEN (the console is then "
+                "opened as /?token=...), or pass --public-console if that is what you want",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"engine serve: warning: {exposed}" + (" on your OpenAI key" if config.live else ""), file=sys.stderr)
     app = create_app(catalog, config)
     uv_config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     server = _DrainingServer(uv_config, app.state.calls)
     try:
-        asyncio.run(server.serve())
+        # uvicorn's choice of loop: uvloop where it is installed (a dependency on Linux and macOS).
+        with asyncio.Runner(loop_factory=uv_config.get_loop_factory()) as runner:
+            runner.run(server.serve())
     except KeyboardInterrupt:
         return 130
     if not server.started:

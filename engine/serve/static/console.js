@@ -389,6 +389,15 @@
         log("engine", "ended", message);
         note(`call ended: ${message.reason}`);
         for (const p of message.off_script || []) note(`off script: ${p}`, true);
+        if (message.record) {  // the call's record, to replay over the graph
+          const link = el("a", "", "replay this call");
+          link.href = `/calls/${encodeURIComponent(message.record)}`;
+          link.id = "replay-link";
+          const line = el("div", "note");
+          line.append(link);
+          $("transcript").append(line);
+          scrollTranscript();
+        }
         break;
       default: log("engine", message.type, message);
     }
