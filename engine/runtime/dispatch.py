@@ -185,11 +185,9 @@ class ServerEvents:
         if not playback.has_audio(item_id):
             session.emit(ev.AudioStarted(item_id))
             moves.audio_started = True
-        elif playback.stopped(item_id):
-            return  # cut at what was heard: the rest of it is never played
-        playback.received(item_id, decoded_size(delta), moves.bytes_per_ms)
-        audio = ev.Audio(item_id, delta)
-        self._s.play(audio)
+        if playback.received(item_id, decoded_size(delta), moves.bytes_per_ms):
+            session.play(ev.Audio(item_id, delta))
+        # else: cut at what was heard, the rest of it is never played
 
     def on_audio_done(self, event: dict[str, Any]) -> None:
         self._audio_done(event["item_id"])

@@ -35,13 +35,19 @@ class PlaybackClock:
         self._clock = clock
         self._items: dict[str, _Item] = {}
 
-    def received(self, item_id: str, nbytes: int, bytes_per_ms: float) -> None:
+    def received(self, item_id: str, nbytes: int, bytes_per_ms: float) -> bool:
+        """Count `nbytes` more of the item's audio (an item not seen before starts playing after
+        those before it). False, and nothing counted, once the item was cut: its late audio is
+        never played."""
         item = self._items.get(item_id)
         if item is None:
             item = self._items[item_id] = _Item(max(self._clock(), self._queue_end()))
             if len(self._items) > self._KEEP:
                 del self._items[next(iter(self._items))]
+        elif item.stopped_ms is not None:
+            return False
         item.received_ms += nbytes / bytes_per_ms
+        return True
 
     def finished(self, item_id: str) -> bool:
         """All of the item's audio has arrived (`response.output_audio.done`). True the first time
