@@ -232,3 +232,27 @@ def test_live_without_a_server_is_an_error_per_test(desk: Path, capsys: pytest.C
     out = capsys.readouterr().out
     assert out.count("  ERROR ") == 2 and f"error: could not connect to {url}" in out
     assert out.splitlines()[-1] == "0 passed, 0 failed, 2 could not run"
+
+
+def test_a_tests_file_in_another_folder_finds_its_audio_beside_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """`audio:` is found beside the tests file, where validate looks for it, not beside the graph."""
+    (tmp_path / "graph").mkdir()
+    (tmp_path / "graph" / "simple_handoff.yaml").write_text((GRAPHS / "simple_handoff.yaml").read_text())
+    (tmp_path / "calls" / "audio").mkdir(parents=True)
+    (tmp_path / "calls" / "audio" / "help.wav").write_bytes((GRAPHS / "audio" / "need_help.wav").read_bytes())
+    tests = tmp_path / "calls" / "spoken.tests.yaml"
+    tests.write_text(
+        textwrap.dedent("""\
+            graph: ../graph/simple_handoff.yaml
+            tests:
+              - name: the caller asks out loud
+                turns:
+                  - user: I need help with my order.
+                    audio: audio/help.wav
+                    model:
+                      - say: I can only write haikus, I'm afraid.
+                    expect: {agent: greeter, says: haikus}
+        """)
+    )
+    assert main(["validate", str(tests)]) == 0
+    assert main(["test", str(tests)]) == 0, capsys.readouterr().out

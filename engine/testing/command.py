@@ -48,13 +48,14 @@ async def _run_all(args: argparse.Namespace, selected: Predicate) -> int:
             broken[str(path)] = str(exc)
             continue
         coverage = Coverage.of(suite.graph)
-        tests = [test for test, _ in suite.tests if selected(test.name)]
+        tests = [(test, written_in) for test, written_in in suite.tests if selected(test.name)]
         graph_results = results.setdefault(str(path), [])
         on = " on GPT-Live" if (getattr(args, "api", None) or suite.graph.spec.api) == "live" else ""
         print(f"{path}: {len(tests)} test{'s' * (len(tests) != 1)}{on}{' (live)' if args.live else ''}", flush=True)
-        for test in tests:
+        for test, written_in in tests:
             api = getattr(args, "api", None) or suite.graph.spec.api
-            result = await run_test_on(api, suite.graph, test, live=args.live, url=args.url, headers=headers)
+            options = {"live": args.live, "url": args.url, "headers": headers, "written_in": written_in}
+            result = await run_test_on(api, suite.graph, test, **options)
             graph_results.append(result)
             coverage.record_run(test, result.turns)
             print(f"  {status(result)} {test.name} ({result.seconds:.2f}s)")

@@ -52,6 +52,7 @@ async def run_test_live(
     url: str | None = None,
     api_key: str | None = None,
     headers: dict[str, str] | None = None,
+    written_in: Document | None = None,
 ) -> TestResult:
     """Run one test on GPT-Live, offline on the GPT-Live simulator. Live runs need the users' turns
     as recorded speech, which tests files do not hold yet: they are reported as a test error."""
@@ -73,7 +74,7 @@ async def run_test_live(
                 context=test.context,
                 approval=test.approve,
             )
-            await _run(session, doc, test, result, sim)
+            await _run(session, doc, test, result, sim, files=written_in or doc)
         result.failures += [Failure(None, _mismatch(m)) for m in sim.mismatches]
     except OSError as exc:
         result.errors.append(f"could not connect to the GPT-Live simulator: {exc}")
@@ -107,7 +108,9 @@ def _turn_audio(doc: Document, turn: Turn) -> bytes | None:
     return read_wav(confined_file(doc.dir, turn.audio, doc.root), PCM16)
 
 
-async def _run(session: LiveSession, doc: Document, test: ConversationTest, result: TestResult, sim: object) -> None:
+async def _run(
+    session: LiveSession, doc: Document, test: ConversationTest, result: TestResult, sim: object, *, files: Document
+) -> None:
     from ..sim.live import LiveSimulator
 
     assert isinstance(sim, LiveSimulator)
@@ -117,7 +120,7 @@ async def _run(session: LiveSession, doc: Document, test: ConversationTest, resu
         for number, turn in enumerate(test.turns, 1):
             start, script_errors = len(seen), len(sim.script_errors)
             if turn.user is not None:
-                await speak(session, turn.user, over=turn.interrupt_after is not None, audio=_turn_audio(doc, turn))
+                await speak(session, turn.user, over=turn.interrupt_after is not None, audio=_turn_audio(files, turn))
             elif number > 1:
                 await sim.delegate()  # the first turn the model opens is delegated at session start
             following = test.turns[number] if number < len(test.turns) else None

@@ -61,9 +61,11 @@ async def run_test(
     url: str | None = None,
     api_key: str | None = None,
     headers: dict[str, str] | None = None,
+    written_in: Document | None = None,
 ) -> TestResult:
     """Run one test on `doc` (the graph). Offline it starts its own simulator; live it talks to `url`
-    (or OpenAI) with `api_key` (default: `OPENAI_API_KEY`) and any extra connection `headers`."""
+    (or OpenAI) with `api_key` (default: `OPENAI_API_KEY`) and any extra connection `headers`.
+    `written_in`: the tests file the test comes from (its `audio:` files are beside it; default `doc`)."""
     from ..sim import Simulator
 
     result = TestResult(test.name, live=live)
@@ -71,12 +73,13 @@ async def run_test(
     try:
         if live:
             session = _session(doc, test, url=url, api_key=api_key, headers=headers)
-            await _run(session, doc, test, result, sim=None)
+            await _run(session, doc, test, result, sim=None, files=written_in or doc)
         else:
             # A test that speaks or barges in hears the model at real time, so a cut lands at what was heard.
             spoken = any(t.audio is not None or t.interrupt_after is not None for t in test.turns)
             async with Simulator(test, realtime_pacing=spoken) as sim:
-                await _run(_session(doc, test, url=sim.url, api_key="sim-key"), doc, test, result, sim=sim)
+                session = _session(doc, test, url=sim.url, api_key="sim-key")
+                await _run(session, doc, test, result, sim=sim, files=written_in or doc)
             result.failures += [Failure(None, _mismatch(m)) for m in sim.mismatches]
     except OSError as exc:
         result.errors.append(f"could not connect to {url or 'the OpenAI Realtime API'}: {exc}")
@@ -107,12 +110,18 @@ def _session(
 
 
 async def _run(
-    session: Session, doc: Document, test: ConversationTest, result: TestResult, *, sim: Simulator | None
+    session: Session,
+    doc: Document,
+    test: ConversationTest,
+    result: TestResult,
+    *,
+    sim: Simulator | None,
+    files: Document,
 ) -> None:
     seen: list[ev.SessionEvent] = []
     async with session:
         collector = asyncio.create_task(_collect(session, seen))
-        voice = _Voice(session, doc, live=sim is None)
+        voice = _Voice(session, doc, live=sim is None, files=files)
         for number, turn in enumerate(test.turns, 1):
             start, script_errors = len(seen), len(sim.script_errors) if sim else 0
             await voice.say(turn)
@@ -154,9 +163,10 @@ async def _run(
 class _Voice:
     """A turn's words as the user gives them: typed, or spoken from a WAV file or synthesized speech."""
 
-    def __init__(self, session: Session, doc: Document, *, live: bool) -> None:
+    def __init__(self, session: Session, doc: Document, *, live: bool, files: Document) -> None:
         self._session = session
         self._doc = doc
+        self._files = files  # where the test was written: its audio files are beside it
         self._live = live
         self._format: AudioFormat | None = None
 
@@ -188,7 +198,7 @@ class _Voice:
         else:
             from ..spec.files import confined_file  # confined like every file a graph names
 
-            audio = read_wav(confined_file(self._doc.dir, turn.audio, self._doc.root), fmt)
+            audio = read_wav(confined_file(self._files.dir, turn.audio, self._files.root), fmt)
         # The microphone stays open after the words, so that turn detection hears them end.
         await stream_audio(audio, fmt, self._session.send_audio, tail_ms=1000)
 
