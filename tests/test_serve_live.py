@@ -8,6 +8,7 @@ and barge-in stops only the local playback (on Twilio: a `clear`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -20,7 +21,9 @@ import websockets
 from conftest import GRAPHS, ROOT
 from twilio_client import MediaStream
 
+from engine.io.formats import AudioFormat
 from engine.sim.live import speech_audio
+from engine.sim.voice import speak
 
 GRAPH = GRAPHS / "simple_handoff.yaml"
 GREETING = "Hi there! What can I do for you today?"
@@ -103,7 +106,10 @@ async def test_a_twilio_call_on_gpt_live_passes_mulaw_through_and_clears_on_barg
                 break
             await call.speak(b"\xff" * 160)
         assert call.wrong_stream == [] and len(call.marks_echoed) >= 5
-        assert set(call.received_audio) == {0xFF}  # the simulator's audio/pcmu (pcm16's would be zeros)
+        # The simulator's spoken greeting in audio/pcmu, byte for byte as it sent it (not silence).
+        greeting = speak(GREETING, AudioFormat("audio/pcmu", 8000))
+        spoken = b"".join(base64.b64decode(chunk) for chunk in greeting.chunks)
+        assert spoken[:2400] in call.received_audio and len(set(spoken[:2400])) > 20
         assert call.clears == 0
         # The caller talks over the agent: GPT-Live hears it, and what Twilio still had queued is cleared.
         await call.speak(_speech_mulaw())

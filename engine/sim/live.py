@@ -7,7 +7,8 @@ route. A GPT-Live connection:
   before `session.start`, changes to immutable settings (model, instructions, audio, input, delegation
   type), appends over 500 tokens, fixtures over 30 s or while one plays, more than 128 input messages,
   `response.*` events under client delegation, delegation ids on appends under Responses delegation;
-- sends `session.started`, then output audio all the time (silence between replies) with transcript
+- sends `session.started`, then output audio all the time (what the model says spoken as the Realtime
+  simulator speaks it, by espeak-ng or a speech-like tone; silence between replies) with transcript
   deltas carrying their millisecond ranges on the session timeline;
 - hears input audio: speech is detected from its energy, and the transcript of an utterance is the
   scripted user turn it stands for;
@@ -40,10 +41,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from engine.io.formats import AudioFormat
 from engine.spec.models import handoff_tool_name
 from engine.spec.script import TRANSITION_TOOL, Call, Handoff, Say, Script, Transition
 
-from . import audio
+from . import audio, voice
 from .cursor import ScriptError
 from .responses import BadRequest
 from .server import Simulator
@@ -124,7 +126,8 @@ class LiveConnection:
         self.delegations: dict[str, str] = {}  # id -> open | answered
         self.timeline_ms = 0  # output audio sent (the output streams all the time: the session clock)
         self._lock = asyncio.Lock()
-        self._speech: deque[tuple[dict[str, Any] | None, int]] = deque()  # (transcript delta, audio ms)
+        # (transcript delta, audio ms, the audio as base64 or None for silence)
+        self._speech: deque[tuple[dict[str, Any] | None, int, str | None]] = deque()
         self._wake = asyncio.Event()
         self._streamer: asyncio.Task[None] | None = None
         self._fixture: asyncio.Task[None] | None = None
@@ -359,7 +362,7 @@ class LiveConnection:
 
     async def _play_fixture(self, ms: int, event: dict[str, Any]) -> None:
         for chunk in _chunk_durations(ms):
-            self._speech.appendleft((None, chunk))
+            self._speech.appendleft((None, chunk, None))
         self._wake.set()
         while self._speech:
             await asyncio.sleep(0.01)
@@ -463,15 +466,19 @@ class LiveConnection:
     # -- speech ----------------------------------------------------------------------------------
 
     def _say(self, text: str) -> None:
-        """Queue `text` as speech: transcript deltas, each followed by its audio."""
+        """Queue `text` as speech (espeak-ng, or a speech-like tone: never silence, a person may be
+        listening), in deltas of up to 100 ms, each after the transcript words it speaks."""
+        assert self.session is not None
+        speech = voice.speak(text.strip(), AudioFormat.from_session(self.session["audio"]["format"]))
         deltas = audio.transcript_deltas(text.strip() + " ")
-        total = max(1, _speech_ms(text))
-        for delta in deltas:
-            ms = max(1, round(total * len(delta) / max(1, len(text) + 1)))
-            first = True
-            for chunk in _chunk_durations(ms):
-                self._speech.append(({"delta": delta, "ms": ms} if first else None, chunk))
-                first = False
+        starts = [speech.ms_at(sum(map(len, deltas[:i]))) for i in range(len(deltas))]
+        said, at = 0, 0
+        for index, (chunk, ms) in enumerate(zip(speech.chunks, speech.chunk_ms, strict=True)):
+            last = index == len(speech.chunks) - 1
+            words = [d for i, d in enumerate(deltas[said:], said) if last or starts[i] <= at]
+            said += len(words)
+            self._speech.append(({"delta": "".join(words), "ms": ms} if words else None, ms, chunk))
+            at += ms
         self._wake.set()
 
     async def _stream(self) -> None:
@@ -483,21 +490,21 @@ class LiveConnection:
         deadline = self._started_at + self.sim.session_seconds
         while not self.closed:
             if self._speech:
-                transcript, ms = self._speech.popleft()
+                transcript, ms, spoken = self._speech.popleft()
                 if transcript is not None:
                     start = self.timeline_ms
                     event = {"type": "session.output_transcript.delta", "delta": transcript["delta"]}
                     await self.send({**event, "start_ms": start, "end_ms": start + transcript["ms"]})
                 pause = ms / 1000 if self.sim.realtime_pacing else 0.0
             else:
-                ms = self.sim.idle_chunk_ms
+                ms, spoken = self.sim.idle_chunk_ms, None
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), ms / 1000)
                 if self._speech:
                     continue
                 pause = 0.0
-            delta = _silence_b64(ms, fmt.get("type", "audio/pcm"), per_ms)
+            delta = spoken or _silence_b64(ms, fmt.get("type", "audio/pcm"), per_ms)
             await self.send({"type": "session.output_audio.delta", "delta": delta})
             self.timeline_ms += ms
             now = time.monotonic()
