@@ -7,17 +7,15 @@ screenshot of its page in `.cache/screenshots/`.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import struct
-import subprocess
-import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import GRAPHS, ROOT
+from serving import engine_serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
@@ -54,23 +52,9 @@ def speech_like_wav(path: Path, seconds: float = 12.0, rate: int = 48000) -> Pat
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`engine serve graphs/ --port 0 --simulate`, its URL read from its first line."""
-    env = {**os.environ, "ENGINE_DB": str(tmp_path_factory.mktemp("db") / "calls.db")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("engine serve: http://"):
-        proc.kill()
-        pytest.fail(f"engine serve did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-    yield line.split()[-1]
-    proc.terminate()
-    assert proc.wait(10) == 0  # SIGTERM drains and exits cleanly
+    db = tmp_path_factory.mktemp("db") / "calls.db"
+    with engine_serve(GRAPHS, "--simulate", db=db, clean_exit=True) as served:  # SIGTERM drains, exits 0
+        yield served.url + "/"
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,12 @@ test leaves a screenshot in `.cache/screenshots/`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import pytest
 from browser import SHOTS, needs_chromium, say, start
-from conftest import ROOT
+from serving import engine_serve
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytest_plugins = ["browser"]  # the server, browser and page fixtures
@@ -221,33 +218,28 @@ demo:
 
 def test_an_approval_is_a_button_and_a_guardrail_trip_is_shown(browser, tmp_path: Path) -> None:
     (tmp_path / "desk.yaml").write_text(DESK)
-    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db")}
-    cmd = [sys.executable, "-m", "engine.serve", str(tmp_path), "--port", "0", "--simulate"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    assert proc.stdout is not None
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    try:
-        page.server = proc.stdout.readline().split()[-1]
-        start(page, "desk")
-        page.wait_for_selector(".msg.assistant >> text=how can I help", timeout=10_000)
-        say(page, "Please refund order A1.")
-        approval = page.locator(".approval")
-        approval.wait_for(timeout=10_000)
-        assert "refund" in approval.inner_text() and '"order": "A1"' in approval.inner_text()
-        page.wait_for_timeout(500)
-        assert page.locator(".card.tool.escalation, .card.tool .result").count() == 0  # it waits for the person
-        approval.locator("button.approve").click()
-        page.wait_for_selector(".card.tool .result >> text=refunded", timeout=10_000)
-        page.wait_for_selector(".msg.assistant >> text=refund for order A1 is on its way", timeout=10_000)
-        say(page, "What do you think of your competitors?")
-        trip = page.locator(".card.guardrail")
-        trip.wait_for(timeout=10_000)
-        assert "moderation" in trip.inner_text() and "OFF_BRAND" in trip.inner_text()
-    except Exception:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "test_an_approval_is_a_button_and_a_guardrail_trip_is_shown.png"))
-        raise
-    finally:
-        page.close()
-        proc.terminate()
-        proc.wait(10)
+    with engine_serve(tmp_path, "--simulate", db=tmp_path / "calls.db") as served:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.server = served.url + "/"
+        try:
+            start(page, "desk")
+            page.wait_for_selector(".msg.assistant >> text=how can I help", timeout=10_000)
+            say(page, "Please refund order A1.")
+            approval = page.locator(".approval")
+            approval.wait_for(timeout=10_000)
+            assert "refund" in approval.inner_text() and '"order": "A1"' in approval.inner_text()
+            page.wait_for_timeout(500)
+            assert page.locator(".card.tool.escalation, .card.tool .result").count() == 0  # it waits for the person
+            approval.locator("button.approve").click()
+            page.wait_for_selector(".card.tool .result >> text=refunded", timeout=10_000)
+            page.wait_for_selector(".msg.assistant >> text=refund for order A1 is on its way", timeout=10_000)
+            say(page, "What do you think of your competitors?")
+            trip = page.locator(".card.guardrail")
+            trip.wait_for(timeout=10_000)
+            assert "moderation" in trip.inner_text() and "OFF_BRAND" in trip.inner_text()
+        except Exception:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "test_an_approval_is_a_button_and_a_guardrail_trip_is_shown.png"))
+            raise
+        finally:
+            page.close()

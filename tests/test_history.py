@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import urllib.error
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import websockets
 from conftest import GRAPHS, ROOT
+from serving import engine_serve
 from twilio_client import MediaStream
 
 #: A help desk: a refund that needs a person's approval, a moderated reply, a handoff to a manager.
@@ -75,24 +75,8 @@ demo:
 @contextmanager
 def serving(paths: list[Path], db: Path | None, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """`engine serve PATHS --port 0 --simulate ARGS` recording into `db`; yields its base URL."""
-    env = {**os.environ, **(env or {})}
-    env.pop("ENGINE_DB", None)
-    if db is not None:
-        env["ENGINE_DB"] = str(db)
-    cmd = [sys.executable, "-m", "engine.serve", *map(str, paths), "--port", "0", "--simulate", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    try:
-        assert line.startswith("engine serve: http://"), (line, proc.stderr.read() if proc.stderr else "")
-        yield line.split()[-1].rstrip("/")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with engine_serve(*paths, "--simulate", *args, db=db, env=env) as served:
+        yield served.url
 
 
 def get(url: str) -> tuple[int, object]:

@@ -16,29 +16,16 @@ from collections.abc import Iterator
 import pytest
 import websockets
 from conftest import GRAPHS, ROOT
+from serving import Served, engine_serve
 
 from engine.serve import Catalog
 from engine.serve._wire import Scrubber
 
 
 @pytest.fixture
-def serve(tmp_path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate", "--drain-seconds", "1.5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("engine serve: http://"), line
-    yield proc, line.split()[-1].rstrip("/")
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
+def serve(tmp_path) -> Iterator[Served]:
+    with engine_serve(GRAPHS, "--simulate", "--drain-seconds", "1.5", db=tmp_path / "calls.db") as served:
+        yield served
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -66,7 +53,7 @@ async def _event(ws, kind: str, timeout: float = 10.0) -> dict:
 
 
 def test_health_scenarios_and_the_graph_drawing(serve) -> None:
-    _, base = serve
+    base = serve.url
     assert _get(f"{base}/healthz") == (200, {"status": "ok", "calls": 0})
     assert _get(f"{base}/readyz")[0] == 200
     status, body = _get(f"{base}/api/scenarios")
@@ -83,7 +70,7 @@ def test_health_scenarios_and_the_graph_drawing(serve) -> None:
 
 
 async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve, tmp_path) -> None:
-    _, base = serve
+    base = serve.url
     ws_url = base.replace("http://", "ws://") + "/ws/call"
     async with websockets.connect(ws_url) as ws:
         await ws.send(json.dumps({"type": "start", "scenario": "nope"}))
@@ -114,7 +101,7 @@ async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve, tmp_
 
 
 async def test_sigterm_drains_calls_and_exits_cleanly(serve) -> None:
-    proc, base = serve
+    proc, base = serve.proc, serve.url
     ws_url = base.replace("http://", "ws://") + "/ws/call"
     async with websockets.connect(ws_url) as ws:
         await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
@@ -151,12 +138,9 @@ def test_the_wire_shown_to_the_browser_has_no_audio_and_no_secrets() -> None:
 
 
 async def test_a_console_token_guards_the_console_its_api_and_its_calls(tmp_path) -> None:
-    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db"), "ENGINE_CONSOLE_TOKEN": "let-me-in-0123"}
-    cmd = [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--simulate"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    try:
-        assert proc.stdout is not None
-        base = proc.stdout.readline().split()[-1].rstrip("/")
+    env = {"ENGINE_CONSOLE_TOKEN": "let-me-in-0123"}
+    with engine_serve(GRAPHS, "--simulate", db=tmp_path / "calls.db", env=env) as served:
+        base = served.url
         assert _get(f"{base}/api/scenarios")[0] == 401
         assert _get(f"{base}/api/scenarios?token=wrong")[0] == 401
         assert _get(f"{base}/api/scenarios?token=let-me-in-0123")[0] == 200
@@ -171,9 +155,6 @@ async def test_a_console_token_guards_the_console_its_api_and_its_calls(tmp_path
         async with websockets.connect(ws_url, additional_headers={"Cookie": cookie.split(";")[0]}) as ws:
             await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
             assert (await _next(ws, "ready"))["call"]["agent"] == "greeter"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def test_the_live_path_runs_against_any_realtime_server_given_by_url(tmp_path) -> None:
@@ -183,34 +164,27 @@ async def test_the_live_path_runs_against_any_realtime_server_given_by_url(tmp_p
         [sys.executable, "-m", "engine.sim", str(GRAPHS / "simple_handoff.yaml"), "--port", "0"],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
-    env = {**os.environ, "ENGINE_DB": str(tmp_path / "calls.db")}
-    env.pop("OPENAI_API_KEY", None)
-    serve = None
     try:
         assert sim.stdout is not None
         url = sim.stdout.readline().split()[-1]
         assert url.startswith("ws://")
-        cmd = [sys.executable, "-m", "engine.serve", str(GRAPHS), "--port", "0", "--url", url]
-        serve = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-        assert serve.stdout is not None
-        base = serve.stdout.readline().split()[-1].rstrip("/")
-        assert _get(f"{base}/api/scenarios")[1]["simulated"] is False
-        async with websockets.connect(base.replace("http://", "ws://") + "/ws/call") as ws:
-            await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
-            assert (await _next(ws, "ready"))["call"]["simulated"] is False
-            await ws.send(json.dumps({"type": "text", "text": "Could you write me a haiku about snow?"}))
-            assert (await _event(ws, "handoff"))["target"] == "haiku_writer"
+        with engine_serve(GRAPHS, "--url", url, db=tmp_path / "calls.db") as served:
+            base = served.url
+            assert _get(f"{base}/api/scenarios")[1]["simulated"] is False
+            async with websockets.connect(base.replace("http://", "ws://") + "/ws/call") as ws:
+                await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
+                assert (await _next(ws, "ready"))["call"]["simulated"] is False
+                await ws.send(json.dumps({"type": "text", "text": "Could you write me a haiku about snow?"}))
+                assert (await _event(ws, "handoff"))["target"] == "haiku_writer"
     finally:
-        for proc in (serve, sim):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+        sim.terminate()
+        sim.wait(10)
 
 
 async def test_the_wire_log_skips_the_microphone_and_sends_each_agent_frame_once(serve) -> None:
     """Fifty microphone appends a second are not shown; each agent audio delta reaches the browser as
     one message: the audio, with its elided wire event riding along (shown in the log all the same)."""
-    _, base = serve
+    base = serve.url
     async with websockets.connect(base.replace("http://", "ws://") + "/ws/call") as ws:
         await ws.send(json.dumps({"type": "start", "scenario": "simple-handoff"}))
         await _next(ws, "ready")

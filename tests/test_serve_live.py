@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import websockets
 from conftest import GRAPHS, ROOT
+from serving import engine_serve
 from twilio_client import MediaStream
 
 from engine.io.formats import AudioFormat
@@ -37,16 +37,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def base(db: str) -> Iterator[str]:
-    env = {**os.environ, "ENGINE_DB": db}
-    env.pop("OPENAI_API_KEY", None)
-    cmd = [sys.executable, "-m", "engine.serve", str(GRAPH), "--api", "live", "--port", "0", "--drain-seconds", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("engine serve: http://"), line
-    yield line.split()[-1].rstrip("/")
-    proc.terminate()
-    assert proc.wait(10) == 0
+    with engine_serve(GRAPH, "--api", "live", "--drain-seconds", "1", db=db, clean_exit=True) as served:
+        yield served.url
 
 
 async def _until_event(ws: Any, check: Any, timeout: float = 15.0) -> list[dict[str, Any]]:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,13 +12,16 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import BUNDLED, GRAPHS, ROOT
+from serving import engine_serve
+from webhooks import secret_for
+from webhooks import signed as signed_with
 
 from engine.protocol.openai_check import session_problems
 from engine.serve.sip import accept_fields, sip_context
 from engine.validate import load_graph
 
 SECRET_KEY = b"engine-serve-test-webhook-secret"
-SECRET = "whsec_" + base64.b64encode(SECRET_KEY).decode()
+SECRET = secret_for(SECRET_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -32,33 +31,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def base(db: str) -> Iterator[str]:
-    env = {**os.environ, "ENGINE_DB": db, "OPENAI_WEBHOOK_SECRET": SECRET}
-    env.pop("OPENAI_API_KEY", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.serve",
-            str(GRAPHS / "simple_handoff.yaml"),
-            "--port",
-            "0",
-            "--max-calls",
-            "1",
-            "--drain-seconds",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("engine serve: http://"), line
-    yield line.split()[-1].rstrip("/")
-    proc.terminate()
-    assert proc.wait(10) == 0
+    args = (GRAPHS / "simple_handoff.yaml", "--max-calls", "1", "--drain-seconds", "1")
+    with engine_serve(*args, db=db, env={"OPENAI_WEBHOOK_SECRET": SECRET}, clean_exit=True) as served:
+        yield served.url
 
 
 def _incoming(call_id: str) -> bytes:
@@ -74,13 +49,7 @@ def _incoming(call_id: str) -> bytes:
 
 
 def _signed(body: bytes, delivery: str, *, at: int | None = None, key: bytes = SECRET_KEY) -> dict[str, str]:
-    timestamp = str(at if at is not None else int(time.time()))
-    mac = hmac.new(key, f"{delivery}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return {
-        "webhook-id": delivery,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-    }
+    return signed_with(body, delivery, key, at=at)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:

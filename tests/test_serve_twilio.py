@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import GRAPHS, ROOT
+from serving import engine_serve
 from twilio_client import MediaStream, mulaw, post_voice_webhook
 
 TOKEN = "twilio-test-token-0123456789"
@@ -26,26 +26,10 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def base(db: str) -> Iterator[str]:
-    env = {**os.environ, "ENGINE_DB": db, "TWILIO_AUTH_TOKEN": TOKEN}
-    env.pop("OPENAI_API_KEY", None)
     # The simulator's agent audio in 20 ms deltas, a phone's frame (its default is the API's 100 ms).
-    serve = (
-        "import runpy, engine.sim.voice as v; v.CHUNK_MS = 20; runpy.run_module('engine.serve', run_name='__main__')"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", serve, str(GRAPHS), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("engine serve: http://"), line
-    yield line.split()[-1].rstrip("/")
-    proc.terminate()
-    assert proc.wait(10) == 0
+    code = "import runpy, engine.sim.voice as v; v.CHUNK_MS = 20; runpy.run_module('engine.serve', run_name='__main__')"
+    with engine_serve(GRAPHS, db=db, env={"TWILIO_AUTH_TOKEN": TOKEN}, code=code, clean_exit=True) as served:
+        yield served.url
 
 
 CALL = {"CallSid": "CA123", "From": "+14155550142", "To": "+18005550100", "AccountSid": "AC1"}

@@ -9,12 +9,8 @@ without a key, its own per-call simulator (the call then shows in the call store
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +22,9 @@ import openai
 import pytest
 import uvicorn
 from conftest import GRAPHS, ROOT
+from serving import engine_serve
+from webhooks import secret_for
+from webhooks import signed as signed_with
 
 from engine.protocol.openai_check import live_accept_problems
 from engine.runtime.line import LineUnsupported
@@ -38,7 +37,7 @@ from engine.sim.live import LiveSimulator
 from engine.validate import load_graph
 
 SECRET_KEY = b"engine-serve-live-webhook-secret"
-SECRET = "whsec_" + base64.b64encode(SECRET_KEY).decode()
+SECRET = secret_for(SECRET_KEY)
 GRAPH = GRAPHS / "simple_handoff.yaml"
 GREETING = "Hi there! What can I do for you today?"
 HEADERS = [
@@ -60,14 +59,7 @@ def incoming(session_id: str, *, kind: str = "live.transport.incoming", headers:
 
 
 def signed(body: bytes, delivery: str, *, at: int | None = None, key: bytes = SECRET_KEY) -> dict[str, str]:
-    timestamp = str(at if at is not None else int(time.time()))
-    mac = hmac.new(key, f"{delivery}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return {
-        "webhook-id": delivery,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-        "content-type": "application/json",
-    }
+    return signed_with(body, delivery, key, at=at)
 
 
 async def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -236,15 +228,12 @@ def test_offline_a_live_sip_call_runs_on_the_simulator_and_is_recorded(tmp_path)
     """`engine serve --api live` without a key: the call runs on its own GPT-Live simulator and lands
     in the call store from `sip`, with the SIP caller and the greeting the model spoke."""
     db = str(tmp_path / "calls.db")
-    env = {**os.environ, "ENGINE_DB": db, "OPENAI_WEBHOOK_SECRET": SECRET}
-    env.pop("OPENAI_API_KEY", None)
-    cmd = [sys.executable, "-m", "engine.serve", str(GRAPH), "--api", "live", "--port", "0", "--drain-seconds", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    try:
-        assert proc.stdout is not None
-        base = proc.stdout.readline().split()[-1].rstrip("/")
+    args = (GRAPH, "--api", "live", "--drain-seconds", "1")
+    with engine_serve(*args, db=db, env={"OPENAI_WEBHOOK_SECRET": SECRET}, clean_exit=True) as served:
         body = incoming("live_offline")
-        response = httpx.post(f"{base}/openai/webhook", content=body, headers=signed(body, "wh_offline"), timeout=10)
+        response = httpx.post(
+            f"{served.url}/openai/webhook", content=body, headers=signed(body, "wh_offline"), timeout=10
+        )
         assert response.json() == {"status": "accepted", "call_id": "live_offline", "api": "live"}
         deadline = time.monotonic() + 15
         transcript = ""
@@ -254,9 +243,6 @@ def test_offline_a_live_sip_call_runs_on_the_simulator_and_is_recorded(tmp_path)
             if calls:
                 transcript = json.dumps(_records(db, "show", calls[0]["id"]))
         assert GREETING in transcript
-    finally:
-        proc.terminate()
-        assert proc.wait(10) == 0
     [call] = _records(db, "list")
     assert call["frontend"] == "sip" and call["caller"] == "sip:+14155550142@example.com"
 
