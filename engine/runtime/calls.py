@@ -92,7 +92,7 @@ class Calls:
     async def _run_tool(self, name: str, call_id: str, arguments: str, agent: str) -> None:
         session = self._session
         spec = self._toolbox.spec(name)
-        if spec.needs_approval and not await self._approved(name, call_id, arguments, agent):
+        if spec.needs_approval and not await self.approved(name, call_id, arguments, agent):
             output = json.dumps({"error": f"The user did not approve running '{name}'. Do not retry it."})
             await self.output(call_id, output)
             session.emit(ev.ToolEnd(agent, name, call_id, output, ok=False))
@@ -120,7 +120,9 @@ class Calls:
 
     # --- approvals ------------------------------------------------------------------------------
 
-    async def _approved(self, name: str, call_id: str, arguments: str, agent: str) -> bool:
+    async def approved(self, name: str, call_id: str, arguments: str, agent: str) -> bool:
+        """Whether the tool call may run: the approval policy's answer, or the person's (asked with
+        `ApprovalRequested`, waited for); a remembered "always" answers at once."""
         if name in self._always:
             return self._always[name]
         policy = self._approval if isinstance(self._approval, str) and self._approval != "ask" else None
@@ -159,7 +161,7 @@ class Calls:
         session = self._session
         name = f"{item.get('server_label', 'mcp')}.{item.get('name', '')}"
         try:
-            approve = await self._approved(name, item["id"], item.get("arguments") or "{}", session.agent)
+            approve = await self.approved(name, item["id"], item.get("arguments") or "{}", session.agent)
         except Exception as exc:  # an approver that fails denies: the MCP call must not wait forever
             log.warning("approving %s failed: %s: %s", name, type(exc).__name__, exc)
             approve = False

@@ -235,7 +235,7 @@ class Moves:
             await session.calls.output(call_id, json.dumps({"error": f"Cannot move to '{target}': {refusal}.{stay}"}))
             return
         if target.startswith("handoff:"):
-            listed = source_state is not None and self._transition_to(target) is not None
+            listed = source_state is not None and self.transition_to(target) is not None
             await self._handoff(target.removeprefix("handoff:"), call_id, listed=listed)
             return
         assert source_state is not None
@@ -245,7 +245,8 @@ class Moves:
         await session.send(payload)
         await session.calls.output(call_id, json.dumps({"state": target}))
 
-    def _transition_to(self, target: str) -> Transition | None:
+    def transition_to(self, target: str) -> Transition | None:
+        """The current agent's transition to `target` from where it is (any state, before one)."""
         machine = self._graph.spec.agents[self.agent].states
         if machine is None:
             return None
@@ -254,7 +255,7 @@ class Moves:
 
     def refusal(self, target: str, *, transition: bool) -> str | None:
         """Why a move is not allowed now, or None. Guards hold for handoffs listed as transitions too."""
-        found = self._transition_to(target)
+        found = self.transition_to(target)
         if transition and found is None:
             step = self._graph.spec.agents[self.agent].states.steps[self.state]  # type: ignore[union-attr]
             allowed = ", ".join(t.to for t in step.transitions) or "none"

@@ -23,11 +23,11 @@ from .runner import (
     OFFLINE_TURN_TIMEOUT,
     Failure,
     TestResult,
-    _collect,
-    _heard_for,
-    _mismatch,
-    _script_problems,
-    _without_noise,
+    collect_events,
+    heard_for,
+    mismatch_message,
+    script_problems,
+    without_noise,
 )
 from .runner import run_test as run_test_realtime
 
@@ -75,7 +75,7 @@ async def run_test_live(
                 approval=test.approve,
             )
             await _run(session, doc, test, result, sim, files=written_in or doc)
-        result.failures += [Failure(None, _mismatch(m)) for m in sim.mismatches]
+        result.failures += [Failure(None, mismatch_message(m)) for m in sim.mismatches]
     except OSError as exc:
         result.errors.append(f"could not connect to the GPT-Live simulator: {exc}")
     except Exception as exc:  # a test that cannot run must not stop the others
@@ -116,7 +116,7 @@ async def _run(
     assert isinstance(sim, LiveSimulator)
     seen: list[ev.SessionEvent] = []
     async with session:
-        collector = asyncio.create_task(_collect(session, seen))  # type: ignore[arg-type]
+        collector = asyncio.create_task(collect_events(session, seen))  # type: ignore[arg-type]
         for number, turn in enumerate(test.turns, 1):
             start, script_errors = len(seen), len(sim.script_errors)
             if turn.user is not None:
@@ -127,7 +127,7 @@ async def _run(
             try:
                 await session.wait_delegations(number, OFFLINE_TURN_TIMEOUT)
                 if following is not None and following.interrupt_after is not None:
-                    await _heard_for(seen, start, following.interrupt_after, OFFLINE_TURN_TIMEOUT)
+                    await heard_for(seen, start, following.interrupt_after, OFFLINE_TURN_TIMEOUT)
                 else:
                     await session.wait_idle(OFFLINE_TURN_TIMEOUT)
             except TimeoutError:
@@ -135,7 +135,7 @@ async def _run(
             else:
                 settled = True
             await asyncio.sleep(0)
-            events = _without_noise(seen[start:], sim)
+            events = without_noise(seen[start:], sim)
             record = TurnRecord(events, session.agent, session.state, dict(session.context), number, turn.user)
             result.turns.append(record)
             if not settled:
@@ -143,7 +143,7 @@ async def _run(
                 result.failures.append(Failure(number, message))
                 break
             problems = [f"the server reported an error: {e.message}" for e in record.of(ev.Error)]
-            problems += _script_problems(sim, test, number, script_errors)
+            problems += script_problems(sim, test, number, script_errors)
             if turn.expect is not None:
                 problems += unmet(turn.expect, record, doc, live=False)
             result.failures += [Failure(number, p) for p in problems]

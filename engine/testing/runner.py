@@ -80,7 +80,7 @@ async def run_test(
             async with Simulator(test, realtime_pacing=spoken) as sim:
                 session = _session(doc, test, url=sim.url, api_key="sim-key")
                 await _run(session, doc, test, result, sim=sim, files=written_in or doc)
-            result.failures += [Failure(None, _mismatch(m)) for m in sim.mismatches]
+            result.failures += [Failure(None, mismatch_message(m)) for m in sim.mismatches]
     except OSError as exc:
         result.errors.append(f"could not connect to {url or 'the OpenAI Realtime API'}: {exc}")
     except Exception as exc:  # a test that cannot run must not stop the others
@@ -120,7 +120,7 @@ async def _run(
 ) -> None:
     seen: list[ev.SessionEvent] = []
     async with session:
-        collector = asyncio.create_task(_collect(session, seen))
+        collector = asyncio.create_task(collect_events(session, seen))
         voice = _Voice(session, doc, live=sim is None, files=files)
         for number, turn in enumerate(test.turns, 1):
             start, script_errors = len(seen), len(sim.script_errors) if sim else 0
@@ -130,7 +130,7 @@ async def _run(
             try:
                 if following is not None and following.interrupt_after is not None:
                     # The next turn talks over this reply: wait until it has been heard that long.
-                    await _heard_for(seen, start, following.interrupt_after, limit)
+                    await heard_for(seen, start, following.interrupt_after, limit)
                 else:
                     await session.wait_idle(limit)
             except TimeoutError:
@@ -138,7 +138,7 @@ async def _run(
             else:
                 settled = True
             await asyncio.sleep(0)  # let the collector take the last events
-            events = _without_noise(seen[start:], sim)
+            events = without_noise(seen[start:], sim)
             if sim is not None:
                 events = _blame_the_script(events, sim.script_errors[script_errors:])
             record = TurnRecord(events, session.agent, session.state, dict(session.context), number, turn.user)
@@ -149,7 +149,7 @@ async def _run(
                 break
             problems = [f"the server reported an error: {e.message}" for e in record.of(ev.Error)]
             if sim is not None:
-                problems += _script_problems(sim, test, number, script_errors)
+                problems += script_problems(sim, test, number, script_errors)
             else:
                 problems += live_mismatches(turn, record, doc)
             if turn.expect is not None:
@@ -203,7 +203,7 @@ class _Voice:
         await stream_audio(audio, fmt, self._session.send_audio, tail_ms=1000)
 
 
-async def _heard_for(seen: list[ev.SessionEvent], start: int, seconds: float, limit: float) -> None:
+async def heard_for(seen: list[ev.SessionEvent], start: int, seconds: float, limit: float) -> None:
     """Wait until the turn's reply has played for `seconds` (timed from its first audio)."""
     async with asyncio.timeout(limit):
         while not any(isinstance(e, ev.AudioStarted) for e in seen[start:]):
@@ -211,13 +211,13 @@ async def _heard_for(seen: list[ev.SessionEvent], start: int, seconds: float, li
         await asyncio.sleep(seconds)
 
 
-async def _collect(session: Session, seen: list[ev.SessionEvent]) -> None:
+async def collect_events(session: Session, seen: list[ev.SessionEvent]) -> None:
     async for event in session:
         if not isinstance(event, ev.Audio):
             seen.append(event)
 
 
-def _without_noise(events: list[ev.SessionEvent], sim: Simulator | None) -> list[ev.SessionEvent]:
+def without_noise(events: list[ev.SessionEvent], sim: Simulator | None) -> list[ev.SessionEvent]:
     """The events, less the errors of the simulator refusing the script (reported apart)."""
     ignored = {e.code for e in sim.script_errors} if sim else set()
     return [e for e in events if not (isinstance(e, ev.Error) and e.code in ignored)]
@@ -237,7 +237,7 @@ def _blame_the_script(events: list[ev.SessionEvent], refusals: list[ScriptError]
     ]
 
 
-def _script_problems(sim: Simulator, test: ConversationTest, number: int, before: int) -> list[str]:
+def script_problems(sim: Simulator, test: ConversationTest, number: int, before: int) -> list[str]:
     """The script's actions for this turn that the simulator refused, or that were never asked for."""
     refusals = sim.script_errors[before:]
     problems = [f"the simulator could not play the script: {e.message}" for e in refusals]
@@ -261,7 +261,7 @@ def _action(action: Say | Call | Handoff | Transition) -> str:
             return f"transition {target}"
 
 
-def _mismatch(mismatch: Mismatch) -> str:
+def mismatch_message(mismatch: Mismatch) -> str:
     if mismatch.turn is None:
         return f"the engine sent a user message after the script's last turn: {show(mismatch.received)}"
     return (

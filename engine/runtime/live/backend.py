@@ -308,7 +308,7 @@ class Backend:
             return json.dumps({"error": f"Cannot move to '{target}': {refusal}.{stay}"})
         if target.startswith("handoff:"):
             new = target.removeprefix("handoff:")
-            listed = source_state is not None and moves._transition_to(target) is not None
+            listed = source_state is not None and moves.transition_to(target) is not None
             self.config(new)  # compiled first: a failure changes nothing
             moves.agent = new
             if listed and source_state is not None:
@@ -337,7 +337,7 @@ class Backend:
                 # The caller hears the question; the decision comes from approve() / reject().
                 what = spec.description.rstrip(".") if spec.description else name
                 await self._answer(delegation_id, "commentary", f"Before I go ahead ({what}), I need your OK.")
-            if not await calls._approved(name, call_id, arguments, agent):
+            if not await calls.approved(name, call_id, arguments, agent):
                 output = json.dumps({"error": f"The user did not approve running '{name}'. Do not retry it."})
                 session.emit(ev.ToolEnd(agent, name, call_id, output, ok=False))
                 return output
