@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import inspect
 import sys
 from collections.abc import Iterable, Iterator
@@ -301,10 +302,22 @@ def _python_writes(doc: Document, target: str) -> set[str] | None:
         if CONTEXT_PARAMETER not in inspect.signature(fn).parameters:
             return set()
         module = inspect.getmodule(fn)
-        tree = ast.parse(inspect.getsource(module)) if module is not None else None
+        source = inspect.getsource(module) if module is not None else None
     except (CallableError, OSError, TypeError, ValueError, SyntaxError, SystemExit):
         return None
-    if tree is None:
+    if source is None:
+        return None
+    written = _source_writes(source)
+    return None if written is None else set(written)
+
+
+# Tools share a module, and validation asks in several layers: each source is parsed once (milliseconds each).
+@functools.lru_cache(maxsize=64)
+def _source_writes(source: str) -> frozenset[str] | None:
+    """Keys a module's source assigns with `context['key'] = ...` (None: it may write others)."""
+    try:
+        tree = ast.parse(source)
+    except (ValueError, SyntaxError):
         return None
     keys: set[str] = set()
     for node in ast.walk(tree):
@@ -318,7 +331,7 @@ def _python_writes(doc: Document, target: str) -> set[str] | None:
             _is_context(a) for a in (*node.args, *(k.value for k in node.keywords))
         ):
             return None  # handed to another function, which may write anything
-    return keys
+    return frozenset(keys)
 
 
 def _is_context(node: ast.AST) -> bool:

@@ -46,8 +46,27 @@ def _metaschema() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA)
 
 
+#: `schema_problem`'s answers by the schema's `repr`: a graph's scripts check their arguments against the
+#: same few schemas again and again, and the metaschema check is slow. For YAML's values (dicts, lists,
+#: strings, numbers, booleans, null, dates) equal reprs mean equal schemas.
+_answers: dict[str, tuple[str, Loc, bool] | None] = {}
+_MAX_ANSWERS = 512
+
+
 def schema_problem(schema: Any) -> tuple[str, Loc, bool] | None:
     """The first problem of a JSON Schema: its message, where it is inside the schema, and whether that is a key."""
+    try:
+        key = repr(schema)
+    except RecursionError:
+        return _schema_problem(schema)
+    if key not in _answers:
+        if len(_answers) >= _MAX_ANSWERS:
+            _answers.clear()
+        _answers[key] = _schema_problem(schema)
+    return _answers[key]
+
+
+def _schema_problem(schema: Any) -> tuple[str, Loc, bool] | None:
     try:
         error = jsonschema.exceptions.best_match(_metaschema().iter_errors(schema))
         if error is not None:
