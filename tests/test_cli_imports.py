@@ -12,7 +12,8 @@ import sys
 import pytest
 from conftest import GRAPHS
 
-#: What neither command uses: the event loop, the session core, the client libraries.
+#: What neither command uses: the event loop, the session core, the client libraries, the graph's
+#: networkx form and its drawings (validate lints the spec; it draws nothing).
 NOT_FOR_VALIDATE = (
     "asyncio",
     "engine.runtime",
@@ -22,6 +23,8 @@ NOT_FOR_VALIDATE = (
     "aiohttp",
     "websockets",
     "httpx",
+    "networkx",
+    "engine.graph._render",
 )
 
 
