@@ -19,11 +19,9 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import jsonschema
-
 from .spec import Document, Finding, did_you_mean, handoff_tool_name
 from .spec.document import Loc
-from .spec.jsonschemas import schema_problem
+from .spec.jsonschemas import first_error, schema_problem
 from .spec.script import Call, Expect, Handoff, Say, Script, SupervisorAnswer, SupervisorCall, Transition
 
 
@@ -202,9 +200,7 @@ def _answers(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
                 continue
             if schema_problem(esc.output):
                 continue
-            error = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator(esc.output).iter_errors(step.answer)
-            )
+            error = first_error(esc.output, step.answer)
             if error is not None:
                 where = "".join(f"[{p!r}]" for p in error.absolute_path)
                 message = f"the answer does not match the output schema of escalation '{call.call}': {error.message}"

@@ -58,6 +58,21 @@ def test_validate_of_a_bundled_graph_imports_no_runtime_or_client():
     assert loaded(modules, tuple(n for n in NOT_FOR_VALIDATE if n != "asyncio")) == []
 
 
+def test_a_graph_without_tools_is_validated_without_jsonschema(write_graph):
+    # jsonschema checks tool parameters and scripted arguments; a graph with neither never needs it.
+    graph = write_graph(
+        """
+        graph: greeter
+        start: host
+        agents:
+          host: {instructions: "Greet the caller.", handoffs: [helper]}
+          helper: {instructions: "Help the caller."}
+        """
+    )
+    assert "jsonschema" not in imported("validate", str(graph))
+    assert "jsonschema" in imported("validate", str(GRAPHS / "retail.yaml"))  # a graph with tools does
+
+
 def test_the_version_imports_no_command():
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "engine.cli", "--version"],

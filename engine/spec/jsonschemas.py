@@ -13,9 +13,10 @@ import difflib
 import functools
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:  # imported when a schema is checked: a graph without tools never needs it
+    import jsonschema
 
 Loc = tuple[Any, ...]
 
@@ -43,7 +44,16 @@ _SCHEMA_LISTS = ("prefixItems", "allOf", "anyOf", "oneOf")
 
 @functools.cache
 def _metaschema() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA)
+
+
+def first_error(schema: Any, instance: Any) -> jsonschema.ValidationError | None:
+    """The most relevant reason `instance` does not match `schema` (a schema `schema_problem` accepts), or None."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(instance))
 
 
 #: `schema_problem`'s answers by the schema's `repr`: a graph's scripts check their arguments against the
@@ -67,6 +77,8 @@ def schema_problem(schema: Any) -> tuple[str, Loc, bool] | None:
 
 
 def _schema_problem(schema: Any) -> tuple[str, Loc, bool] | None:
+    import jsonschema
+
     try:
         error = jsonschema.exceptions.best_match(_metaschema().iter_errors(schema))
         if error is not None:
