@@ -148,7 +148,7 @@ def check_template(
         return _undefined(ast, known, checked)
     except TemplateSyntaxError as exc:
         return [TemplateProblem(exc.lineno or 1, exc.message or str(exc), "E401")]
-    except RecursionError:
+    except (RecursionError, SyntaxError):  # SyntaxError: Python refuses the code (20 nested blocks and more)
         return [TemplateProblem(1, _TOO_DEEP, "E401")]
 
 
@@ -168,7 +168,7 @@ def check_expression(
         return _undefined(ast, known, checked)
     except TemplateSyntaxError as exc:
         return [TemplateProblem(exc.lineno or 1, exc.message or str(exc), "E401")]
-    except RecursionError:
+    except (RecursionError, SyntaxError):  # SyntaxError: Python refuses the code (20 nested blocks and more)
         return [TemplateProblem(1, _TOO_DEEP, "E401")]
 
 
