@@ -58,7 +58,7 @@ def test_validate_of_a_bundled_graph_imports_no_runtime_or_client():
     assert loaded(modules, tuple(n for n in NOT_FOR_VALIDATE if n != "asyncio")) == []
 
 
-def test_a_graph_without_tools_is_validated_without_jsonschema(write_graph):
+def test_a_graph_without_tools_or_templates_is_validated_without_jsonschema_or_jinja2(write_graph):
     # jsonschema checks tool parameters and scripted arguments; a graph with neither never needs it.
     graph = write_graph(
         """
@@ -69,8 +69,11 @@ def test_a_graph_without_tools_is_validated_without_jsonschema(write_graph):
           helper: {instructions: "Help the caller."}
         """
     )
-    assert "jsonschema" not in imported("validate", str(graph))
-    assert "jsonschema" in imported("validate", str(GRAPHS / "retail.yaml"))  # a graph with tools does
+    modules = imported("validate", str(graph))
+    assert "jsonschema" not in modules
+    assert "jinja2" not in modules  # nor Jinja2 without a template: plain text renders as itself
+    retail = imported("validate", str(GRAPHS / "retail.yaml"))  # a graph with tools and templates needs both
+    assert "jsonschema" in retail and "jinja2" in retail
 
 
 def test_the_version_imports_no_command():
