@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import inspect
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import jsonschema
-
 from .spec import Document, Finding, did_you_mean, handoff_tool_name
 from .spec.document import Loc
-from .spec.jsonschemas import schema_problem
+from .spec.jsonschemas import first_error, schema_problem
 from .spec.script import Call, Expect, Handoff, Say, Script, SupervisorAnswer, SupervisorCall, Transition
 
 
@@ -201,9 +200,7 @@ def _answers(doc: Document, script: Script, at: Loc) -> Iterator[Finding]:
                 continue
             if schema_problem(esc.output):
                 continue
-            error = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator(esc.output).iter_errors(step.answer)
-            )
+            error = first_error(esc.output, step.answer)
             if error is not None:
                 where = "".join(f"[{p!r}]" for p in error.absolute_path)
                 message = f"the answer does not match the output schema of escalation '{call.call}': {error.message}"
@@ -301,10 +298,22 @@ def _python_writes(doc: Document, target: str) -> set[str] | None:
         if CONTEXT_PARAMETER not in inspect.signature(fn).parameters:
             return set()
         module = inspect.getmodule(fn)
-        tree = ast.parse(inspect.getsource(module)) if module is not None else None
+        source = inspect.getsource(module) if module is not None else None
     except (CallableError, OSError, TypeError, ValueError, SyntaxError, SystemExit):
         return None
-    if tree is None:
+    if source is None:
+        return None
+    written = _source_writes(source)
+    return None if written is None else set(written)
+
+
+# Tools share a module, and validation asks in several layers: each source is parsed once (milliseconds each).
+@functools.lru_cache(maxsize=64)
+def _source_writes(source: str) -> frozenset[str] | None:
+    """Keys a module's source assigns with `context['key'] = ...` (None: it may write others)."""
+    try:
+        tree = ast.parse(source)
+    except (ValueError, SyntaxError):
         return None
     keys: set[str] = set()
     for node in ast.walk(tree):
@@ -318,7 +327,7 @@ def _python_writes(doc: Document, target: str) -> set[str] | None:
             _is_context(a) for a in (*node.args, *(k.value for k in node.keywords))
         ):
             return None  # handed to another function, which may write anything
-    return keys
+    return frozenset(keys)
 
 
 def _is_context(node: ast.AST) -> bool:

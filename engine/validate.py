@@ -45,9 +45,43 @@ class Report:
 
 def validate_file(path: str | Path) -> Report:
     """Every finding for a graph file, or for a `*.tests.yaml` file and the graph it tests."""
-    report = Report(Path(path))
-    if is_tests_file(report.path):
-        return _validate_tests_file(report)
+    return _validate_file(Path(path), _Checked())
+
+
+@dataclass
+class _Checked:
+    """What one `validate_files` run has read and checked, so that a graph its tests file names again is
+    checked once, and a tests file that sibling detection parsed is not parsed again."""
+
+    #: Reports of graph files by what makes their findings the same: the file, and how findings name it
+    #: (`display_path` keeps a path outside the working directory as written).
+    graphs: dict[tuple[Path, str], Report] = field(default_factory=dict)
+    #: `tests_file_graph` of each tests file, or the findings it raised.
+    tests_files: dict[Path, tuple[Path, object] | list[Finding]] = field(default_factory=dict)
+
+    def tests_file_graph(self, path: Path) -> tuple[Path, object]:
+        if path not in self.tests_files:
+            try:
+                self.tests_files[path] = tests_file_graph(path)
+            except SpecError as exc:
+                self.tests_files[path] = exc.findings
+        found = self.tests_files[path]
+        if isinstance(found, list):
+            raise SpecError(found)
+        return found
+
+
+def _validate_file(path: Path, checked: _Checked) -> Report:
+    if is_tests_file(path):
+        return _validate_tests_file(Report(path), checked)
+    key = (path.resolve(), _display(path))
+    if key not in checked.graphs:
+        checked.graphs[key] = _validate_graph_file(Report(path))
+    return checked.graphs[key]
+
+
+def _validate_graph_file(report: Report) -> Report:
+    path = report.path
     try:
         report.document = load_document(path)
     except SpecError as exc:
@@ -100,23 +134,28 @@ def validate_files(paths: Iterable[str | Path]) -> Run:
     run = Run([Path(p) for p in paths])
     given = {p.resolve() for p in run.given}
     findings: list[Finding] = []
+    checked = _Checked()
     for path in run.given:
-        findings += validate_file(path).findings
-        sibling = None if is_tests_file(path) else sibling_tests_file(path)
+        findings += _validate_file(path, checked).findings
+        sibling = None if is_tests_file(path) else _sibling_tests_file(path, checked)
         if sibling is not None and sibling.resolve() not in given and sibling not in run.siblings:
             run.siblings.append(sibling)
-            findings += validate_file(sibling).findings
+            findings += _validate_file(sibling, checked).findings
     run.findings = list(dict.fromkeys(findings))
     return run
 
 
 def sibling_tests_file(graph: Path) -> Path | None:
     """The `<graph>.tests.yaml` (or `.tests.yml`) beside a graph file that tests it, if there is one."""
+    return _sibling_tests_file(graph, _Checked())
+
+
+def _sibling_tests_file(graph: Path, checked: _Checked) -> Path | None:
     for suffix in (".tests.yaml", ".tests.yml"):
         candidate = graph.with_name(graph.stem + suffix)
         if candidate.is_file():
             try:
-                target = tests_file_graph(candidate)[0]
+                target = checked.tests_file_graph(candidate)[0]
             except SpecError:
                 return candidate  # its own syntax error is worth reporting
             return candidate if target.resolve() == graph.resolve() else None
@@ -186,12 +225,15 @@ def _where_test(doc: Document, index: int) -> str:
     return f"{first.file}:{first.line}"
 
 
-def _validate_tests_file(report: Report) -> Report:
+def _validate_tests_file(report: Report, checked: _Checked) -> Report:
     try:
-        graph_path, raw = tests_file_graph(report.path)
+        graph_path, raw = checked.tests_file_graph(report.path)
         if not graph_path.is_file():
             raise SpecError([_missing_graph(report.path, graph_path, raw)])
-        report.document = load_graph(graph_path)
+        graph = _validate_file(graph_path, checked)  # what `load_graph` does, sharing the run's reports
+        if graph.errors or graph.document is None:
+            raise SpecError(graph.errors)
+        report.document = graph.document
         load_tests_file(report.document, report.path, raw)
     except SpecError as exc:
         report.findings = exc.findings
@@ -274,10 +316,11 @@ def _check_templates(doc: Document) -> list[Finding]:
     from .compile.templates import CHECKED_MAPPINGS, check_expression, check_template
 
     findings = []
+    keys = context_keys(doc)  # imports and parses python tools' modules: once, not per template
     for source, loc, file, tool in _template_sources(doc):
         if file is not None:
             source = read_confined(doc.dir, str(file.relative_to(doc.dir)), doc.root)
-        known, checked = _known_variables(doc, tool=tool), CHECKED_MAPPINGS
+        known, checked = _known_variables(doc, keys, tool=tool), CHECKED_MAPPINGS
         if tool is not None and _args_are_known(doc.spec.tools[tool].parameters):
             checked = (*CHECKED_MAPPINGS, "args")
         for problem in check_template(source, known, checked=checked):
@@ -285,7 +328,7 @@ def _check_templates(doc: Document) -> list[Finding]:
                 findings.append(Finding(problem.code, problem.message, _display(file), problem.line, 1))
             else:
                 findings.append(_inline_finding(doc, loc, problem.code, problem.message, problem.line))
-    known = _known_variables(doc)
+    known = _known_variables(doc, keys)
     for agent_id, agent in doc.spec.agents.items():
         for step_id, step in (agent.states.steps if agent.states else {}).items():
             at: Loc = ("agents", agent_id, "states", "steps", step_id)
@@ -309,10 +352,13 @@ def _args_are_known(parameters: dict[str, object]) -> bool:
     return extra is None or extra is False
 
 
-def _known_variables(doc: Document, *, tool: str | None = None) -> dict[str, object]:
-    """What a template may name: the context keys, `context` itself, `agent`, `graph`, and `args` in tools."""
+def _known_variables(doc: Document, keys: set[str] | None, *, tool: str | None = None) -> dict[str, object]:
+    """What a template may name: the context keys, `context` itself, `agent`, `graph`, and `args` in tools.
+
+    `keys` are `context_keys(doc)`.
+    """
     # Keys tools set later (`sets:`, and python tools' `context['key'] = ...`) count as known: guards test them.
-    later = {key: None for key in sorted(context_keys(doc) or ()) if key not in doc.spec.context}
+    later = {key: None for key in sorted(keys or ()) if key not in doc.spec.context}
     later |= {key: None for t in doc.spec.tools.values() for key in (t.sets or {})}
     context = {**later, **doc.spec.context}
     known: dict[str, object] = {**context, "context": context, "agent": "", "graph": doc.spec.graph}

@@ -12,7 +12,8 @@ import sys
 import pytest
 from conftest import GRAPHS
 
-#: What neither command uses: the event loop, the session core, the client libraries.
+#: What neither command uses: the event loop, the session core, the client libraries, the graph's
+#: networkx form and its drawings (validate lints the spec; it draws nothing).
 NOT_FOR_VALIDATE = (
     "asyncio",
     "engine.runtime",
@@ -22,6 +23,8 @@ NOT_FOR_VALIDATE = (
     "aiohttp",
     "websockets",
     "httpx",
+    "networkx",
+    "engine.graph._render",
 )
 
 
@@ -53,6 +56,24 @@ def test_validate_of_a_bundled_graph_imports_no_runtime_or_client():
     # retail's own tool module imports asyncio (its tools sleep): that is the graph's import, not ours.
     modules = imported("validate", str(GRAPHS / "retail.yaml"))
     assert loaded(modules, tuple(n for n in NOT_FOR_VALIDATE if n != "asyncio")) == []
+
+
+def test_a_graph_without_tools_or_templates_is_validated_without_jsonschema_or_jinja2(write_graph):
+    # jsonschema checks tool parameters and scripted arguments; a graph with neither never needs it.
+    graph = write_graph(
+        """
+        graph: greeter
+        start: host
+        agents:
+          host: {instructions: "Greet the caller.", handoffs: [helper]}
+          helper: {instructions: "Help the caller."}
+        """
+    )
+    modules = imported("validate", str(graph))
+    assert "jsonschema" not in modules
+    assert "jinja2" not in modules  # nor Jinja2 without a template: plain text renders as itself
+    retail = imported("validate", str(GRAPHS / "retail.yaml"))  # a graph with tools and templates needs both
+    assert "jsonschema" in retail and "jinja2" in retail
 
 
 def test_the_version_imports_no_command():

@@ -53,6 +53,13 @@ def test_check_template_syntax_error_with_line() -> None:
     assert unknown_filter == [TemplateProblem(2, "No filter named 'shout'.", "E401")]
 
 
+def test_a_template_python_cannot_compile_is_a_finding_not_a_crash() -> None:
+    # Jinja2 turns each `for` into a Python block; Python refuses more than 20 nested blocks.
+    nested = "{% for a in company %}" * 25 + "x" + "{% endfor %}" * 25
+    (problem,) = check_template(nested, KNOWN)
+    assert problem.code == "E401" and "nests too deeply" in problem.message
+
+
 def test_check_template_undefined_with_did_you_mean() -> None:
     source = "Hi {{ company }}\n{{ compnay }}\n\n{% if context.nmae %}x{% endif %}\n{{ context['zzz'] }}\n"
     problems = check_template(source, KNOWN)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load_or_report, warn_findings
+from ._common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load_or_report, one_shot, warn_findings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    with one_shot():
+        return _compile(args)
+
+
+def _compile(args: argparse.Namespace) -> int:
     import json
 
     from ..compile import compile_for_api, compile_session, live_api_findings

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import EXIT_FAIL, EXIT_OK, add_watch_option
+from ._common import EXIT_FAIL, EXIT_OK, add_watch_option, one_shot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,11 @@ def main(args: argparse.Namespace) -> int:
         from ._watch import rerun_argv, watch
 
         return watch("validate", rerun_argv(args.argv), args.files)
+    with one_shot():
+        return _validate(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
     from ..spec.findings import render
     from ..validate import validate_files
 

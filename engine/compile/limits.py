@@ -269,9 +269,11 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     def _generate(
         self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
     ) -> str:
-        source = copy.deepcopy(source)  # the caller's tree stays as written (the static checks walk it)
-        for loop in source.find_all(nodes.For):
-            loop.iter = nodes.Call(nodes.EnvironmentAttribute(_LOOP), [loop.iter], [], None, None, lineno=loop.lineno)
+        if any(source.find_all(nodes.For)):  # copied only when rewritten (a copy costs more than the rest)
+            source = copy.deepcopy(source)  # the caller's tree stays as written (the static checks walk it)
+            for loop in source.find_all(nodes.For):
+                call = nodes.Call(nodes.EnvironmentAttribute(_LOOP), [loop.iter], [], None, None, lineno=loop.lineno)
+                loop.iter = call
         return super()._generate(source, name, filename, defer_init)
 
 

@@ -1,4 +1,10 @@
-"""Stage 2 of the pipeline: the networkx graph of a document, its lints, and its drawings."""
+"""Stage 2 of the pipeline: the networkx graph of a document, its lints, and its drawings.
+
+The drawings (`render`, `render_svg`, ...) are imported when first asked for: `engine validate` lints
+the graph and draws nothing.
+"""
+
+import typing as _typing
 
 from .build import build_graph, effective_voice, model_id, state_id
 from .lints import (
@@ -11,7 +17,11 @@ from .lints import (
     lint_transcription,
     named_models,
 )
-from .render import FORMATS, GraphvizError, GraphvizMissing, inline_svg, render, render_svg
+
+if _typing.TYPE_CHECKING:
+    from ._render import FORMATS, GraphvizError, GraphvizMissing, inline_svg, render, render_svg
+
+_DRAWING = frozenset({"FORMATS", "GraphvizError", "GraphvizMissing", "inline_svg", "render", "render_svg"})
 
 __all__ = [
     "FORMATS",
@@ -33,3 +43,11 @@ __all__ = [
     "render_svg",
     "state_id",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _DRAWING:
+        from . import _render
+
+        return getattr(_render, name)
+    raise AttributeError(f"module 'engine.graph' has no attribute {name!r}")

@@ -13,9 +13,10 @@ import difflib
 import functools
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:  # imported when a schema is checked: a graph without tools never needs it
+    import jsonschema
 
 Loc = tuple[Any, ...]
 
@@ -43,11 +44,41 @@ _SCHEMA_LISTS = ("prefixItems", "allOf", "anyOf", "oneOf")
 
 @functools.cache
 def _metaschema() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA)
+
+
+def first_error(schema: Any, instance: Any) -> jsonschema.ValidationError | None:
+    """The most relevant reason `instance` does not match `schema` (a schema `schema_problem` accepts), or None."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(instance))
+
+
+#: `schema_problem`'s answers by the schema's `repr`: a graph's scripts check their arguments against the
+#: same few schemas again and again, and the metaschema check is slow. For YAML's values (dicts, lists,
+#: strings, numbers, booleans, null, dates) equal reprs mean equal schemas.
+_answers: dict[str, tuple[str, Loc, bool] | None] = {}
+_MAX_ANSWERS = 512
 
 
 def schema_problem(schema: Any) -> tuple[str, Loc, bool] | None:
     """The first problem of a JSON Schema: its message, where it is inside the schema, and whether that is a key."""
+    try:
+        key = repr(schema)
+    except RecursionError:
+        return _schema_problem(schema)
+    if key not in _answers:
+        if len(_answers) >= _MAX_ANSWERS:
+            _answers.clear()
+        _answers[key] = _schema_problem(schema)
+    return _answers[key]
+
+
+def _schema_problem(schema: Any) -> tuple[str, Loc, bool] | None:
+    import jsonschema
+
     try:
         error = jsonschema.exceptions.best_match(_metaschema().iter_errors(schema))
         if error is not None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import jsonschema
-
 from .document import Document, Loc
 from .files import FileRefused, read_confined
 from .findings import Finding, did_you_mean
-from .jsonschemas import schema_problem
+from .jsonschemas import first_error, schema_problem
 from .loader import display_path
 from .models import Escalation
 from .script import Call, Expect, Handoff, Script, SupervisorCall, ToolExpectation, Transition
@@ -127,7 +125,7 @@ def _args_problem(doc: Document, tool: str, args: dict[str, Any]) -> str | None:
     spec = doc.spec.tools.get(tool)
     if spec is None or schema_problem(spec.parameters):
         return None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec.parameters).iter_errors(args))
+    error = first_error(spec.parameters, args)
     return None if error is None else f"arguments for '{tool}' do not match its schema: {error.message}"
 
 
