@@ -13,6 +13,9 @@ import typing as _typing
 
 from ._schema import VERSION as SCHEMA_VERSION
 from ._store import DEFAULT_DB, ENV_VAR, CallStore, StoreError, open_store, store_url
+from ._views import document as call_document
+from ._views import replay as replay_steps
+from ._views import summary as call_summary
 
 if _typing.TYPE_CHECKING:
     from ._recorder import FRONTENDS, CallRecorder, graph_hash, new_call_id, record_call
@@ -25,10 +28,13 @@ __all__ = [
     "CallRecorder",
     "CallStore",
     "StoreError",
+    "call_document",
+    "call_summary",
     "graph_hash",
     "new_call_id",
     "open_store",
     "record_call",
+    "replay_steps",
     "store_url",
 ]
 

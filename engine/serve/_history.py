@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..graph import build_graph
-from ..records import _views
+from ..records import call_document, call_summary, replay_steps
 from ._calls import ServeConfig
 from ._catalog import CODEC_RATES, Catalog, Scenario
 
@@ -111,16 +111,16 @@ class History:
             rows = self.store.calls(limit, before)
         except KeyError:
             return None
-        return [{**_views.summary(row), "scenario": self._match(row)} for row in rows]
+        return [{**call_summary(row), "scenario": self._match(row)} for row in rows]
 
     def _call(self, call_id: str) -> dict[str, Any] | None:
         found = self.store.find(call_id)
         record = self.store.call(found) if found else None
         if record is None:
             return None
-        doc = _views.document(record)
+        doc = call_document(record)
         match = self._match(record)
-        steps = _views.replay(record)
+        steps = replay_steps(record)
         if match["status"] == "same":
             graph = self._graph(self.catalog.scenarios[match["id"]])
             for step in steps:
