@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import logging
 from typing import Any
@@ -71,6 +72,35 @@ async def test_unread_events_stay_bounded(mini):
     assert any(isinstance(e, ev.Overflow) and e.dropped > 1000 for e in events)
 
 
+async def test_a_session_whose_consumers_subscribe_keeps_no_unread_stream(mini):
+    """`iterable=False` (what `engine serve` makes): a call's audio is not kept for an iterator nobody
+    reads. The default session holds thousands of deltas; this one holds none, and says why it
+    cannot be iterated."""
+    payload = "A" * 1280  # 20 ms of pcm16 at 24 kHz
+
+    async def model(conn: WireConnection, event: dict[str, Any]) -> None:
+        rid = await conn.created()
+        for _ in range(2000):
+            delta = {"response_id": rid, "item_id": "item_b", "output_index": 0, "content_index": 0}
+            await conn.send({"type": "response.output_audio.delta", **delta, "delta": payload})
+        await conn.done(rid, [])
+
+    async def held(**options: Any) -> int:
+        """Bytes of audio payloads the session still references once the reply is over."""
+        async with WireServer(model) as server, Session(mini, url=server.url, api_key="k", **options) as session:
+            _, reader = _collect(session.subscribe())  # a frontend, reading what it asked for (no audio)
+            await session.send_text("hi")
+            await session.wait_idle(20)
+            gc.collect()
+            kept = sum(len(o.data) for o in gc.get_objects() if isinstance(o, ev.Audio))
+            reader.cancel()
+            if not options.get("iterable", True):
+                with pytest.raises(TypeError, match="subscribe"):
+                    session.__aiter__()
+            return kept
+
+    assert await held() >= 2000 * len(payload)  # the default stream holds every delta, unread
+    assert await held(iterable=False) == 0
 # --- audio input -----------------------------------------------------------------------------------
 
 

@@ -58,6 +58,10 @@ class Session:
     `OPENAI_API_KEY`), or to `url` (any Realtime-compatible server: Azure with an `api-key` header, the
     built-in simulator), or to a SIP call by `call_id`. Raises `CompileError` (a `ValueError`) for a
     start agent or state the graph does not have.
+
+    `on_audio` is a player, called at once with each assistant `Audio` (audio then reaches only the
+    subscribers that ask for it). `iterable=False` leaves out `async for event in session`, for an
+    application whose consumers each `subscribe()`.
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class Session:
         events_file: os.PathLike[str] | str | None = None,
         playback: PlaybackClock | None = None,
         on_audio: Callable[[ev.Audio], None] | None = None,
+        iterable: bool = True,
         transport: Transport | None = None,
         line: CallLine | None = None,
         reconnect_attempts: int = 5,
@@ -123,7 +128,9 @@ class Session:
         self._response_offer = self.moves.offered  # the config the active response was made with
         self._bus = EventBus()
         # `async for event in session` reads this one; audio goes to it unless a player takes audio.
-        self._events = self._bus.subscribe(audio=on_audio is None, maxsize=DEFAULT_MAXSIZE)
+        # A server whose frontends each subscribe() says `iterable=False`: no queue then fills, unread,
+        # with every call's events (audio included: megabytes a call).
+        self._events = self._bus.subscribe(audio=on_audio is None, maxsize=DEFAULT_MAXSIZE) if iterable else None
         # Audio is the hot path: a player given here is called at once from the listener, and audio
         # skips the subscribers' queues unless they asked for it (~50 deltas a second per call).
         self._on_audio = on_audio
@@ -176,6 +183,10 @@ class Session:
         return self._bus.subscribe(audio=audio, maxsize=maxsize)
 
     def __aiter__(self) -> AsyncIterator[ev.SessionEvent]:
+        """The events from the session's start. Raises `TypeError` for a session made with
+        `iterable=False` (its consumers `subscribe()`)."""
+        if self._events is None:
+            raise TypeError("this session was made with iterable=False: read its events with subscribe()")
         return self._events
 
     async def send_text(self, text: str) -> None:

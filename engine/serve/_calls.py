@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..runtime import PlaybackClock, Session, Transport
+from ..runtime import events as ev
 from ..runtime.graph_runtime import GraphRuntime
 from ..runtime.line import CallLine
 from ..spec import Document
@@ -129,14 +130,17 @@ async def open_call(
     store: Any = None,
     frontend: str = "console",
     caller: str | None = None,
+    on_audio: Callable[[ev.Audio], None] | None = None,
 ) -> OpenCall:
     """A session for one call, to `connect()` once subscribed to, on the API `config.api_for(doc)`
     names. Live calls of one graph share its runtime (compiler cache, toolbox, clients); offline,
     each call gets a simulator replaying the graph's demo, and its own runtime (its escalations go
     to that simulator). `call_id` is a Realtime SIP call's; `attach` a GPT-Live SIP session's id
-    (the session attaches to it by its sideband instead of starting one)."""
+    (the session attaches to it by its sideband instead of starting one); `on_audio` a player called
+    at once with each assistant `Audio`, from the listener."""
     on_live = config.api_for(doc) == "live"
-    options: dict[str, Any] = {"context": dict(context or {})}
+    # The frontends subscribe(): the session keeps no event stream of its own that nobody reads.
+    options: dict[str, Any] = {"context": dict(context or {}), "iterable": False, "on_audio": on_audio}
     sim = None
     if config.live:
         shared = runtime_for is not None and not (on_live and config.url)  # a --url server answers Responses too

@@ -115,9 +115,10 @@ class ConsoleCall:
             transport=self._transport,
             store=self._store,
             frontend="console",
+            on_audio=self._audio,  # straight from the listener to the outbox: no queue between
         )
         self._session = self._call.session
-        self._subscription = self._session.subscribe(audio=True)
+        self._subscription = self._session.subscribe()
         try:
             await self._call.connect()
         except BaseException:
@@ -223,9 +224,6 @@ class ConsoleCall:
 
     async def _events(self) -> None:
         async for event in self._subscription:
-            if isinstance(event, ev.Audio):
-                self._audio(event)
-                continue
             self._post({"type": "event", "event": event_json(event)})
             if isinstance(event, ev.Error) and event.fatal:
                 self.ended = self.ended or f"connection lost: {event.message}"

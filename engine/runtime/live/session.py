@@ -117,6 +117,7 @@ class LiveSession:
         events_file: os.PathLike[str] | str | None = None,
         playback: PlaybackClock | None = None,
         on_audio: Callable[[ev.Audio], None] | None = None,
+        iterable: bool = True,
         transport: Transport | None = None,
         line: CallLine | None = None,
         reconnect_attempts: int = 5,
@@ -172,7 +173,9 @@ class LiveSession:
         self.line: CallLine = line or NoLine()  # call control: transfer, hang up, DTMF
         self.call_ended = False  # a transfer or hang-up is under way: the call ends with it
         self._bus = EventBus()
-        self._events = self._bus.subscribe(audio=on_audio is None, maxsize=DEFAULT_MAXSIZE)
+        # A server whose frontends each subscribe() says `iterable=False`: no queue then fills, unread,
+        # with every call's events (audio included: megabytes a call).
+        self._events = self._bus.subscribe(audio=on_audio is None, maxsize=DEFAULT_MAXSIZE) if iterable else None
         self._on_audio = on_audio
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle_waiter: asyncio.Future[None] | None = None
@@ -251,6 +254,10 @@ class LiveSession:
         return self._bus.subscribe(audio=audio, maxsize=maxsize)
 
     def __aiter__(self) -> AsyncIterator[ev.SessionEvent]:
+        """The events from the session's start. Raises `TypeError` for a session made with
+        `iterable=False` (its consumers `subscribe()`)."""
+        if self._events is None:
+            raise TypeError("this session was made with iterable=False: read its events with subscribe()")
         return self._events
 
     async def send_text(self, text: str) -> None:
