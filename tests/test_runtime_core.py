@@ -101,6 +101,8 @@ async def test_a_session_whose_consumers_subscribe_keeps_no_unread_stream(mini):
 
     assert await held() >= 2000 * len(payload)  # the default stream holds every delta, unread
     assert await held(iterable=False) == 0
+
+
 # --- audio input -----------------------------------------------------------------------------------
 
 
