@@ -107,12 +107,7 @@ def _error_line(exc: BaseException, name: str) -> int | None:
 def check_template(
     source: str, known: Mapping[str, Any], *, checked: tuple[str, ...] = CHECKED_MAPPINGS
 ) -> list[TemplateProblem]:
-    """Syntax errors (E401), undefined variables (E402) and what the sandbox refuses (E403) of a template.
-
-    `known` maps the names a template may use to their values (or any placeholder). For the names
-    in `checked` whose known value is a mapping, `name.key` and `name['key']` are checked against
-    its keys too (pass `checked=("context", "args")` with the tool's argument names as `args`).
-    """
+    """`templates.check_template` for a template with markup (the facade there says what it finds)."""
     try:
         ast = _ENV.parse(source)
         _ENV.compile(ast)  # unknown filters and tests are only found when compiling
