@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import time
@@ -19,6 +18,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ..runtime import PlaybackClock, Session
 from ..runtime import events as ev
@@ -58,10 +59,6 @@ class CallOptions:
         if codec not in CODEC_RATES:
             raise CallRefused(f"unknown codec {codec!r}; choose one of {', '.join(CODEC_RATES)}")
         return cls(scenario, codec, bool(message.get("push_to_talk", False)))
-
-
-def event_json(event: ev.SessionEvent) -> dict[str, Any]:
-    return dataclasses.asdict(event)
 
 
 class ConsoleCall:
@@ -190,7 +187,9 @@ class ConsoleCall:
 
     def _post(self, message: dict[str, Any]) -> None:
         message["t"] = round(time.time() * 1000)
-        self._put(json.dumps(message))
+        # orjson writes the event dataclasses as they are (a tenth of asdict + json.dumps' time);
+        # anything it does not know is written as its text, never an error that ends the call.
+        self._put(orjson.dumps(message, default=str).decode())
 
     def _put(self, text: str) -> None:
         if self._held_wire:  # the wire entries held for an audio message go first, in order
@@ -224,7 +223,7 @@ class ConsoleCall:
 
     async def _events(self) -> None:
         async for event in self._subscription:
-            self._post({"type": "event", "event": event_json(event)})
+            self._post({"type": "event", "event": event})
             if isinstance(event, ev.Error) and event.fatal:
                 self.ended = self.ended or f"connection lost: {event.message}"
                 return
