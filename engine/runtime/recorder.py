@@ -24,8 +24,14 @@ REDACTED = "<redacted>"
 #: Characters of a malformed frame kept in the file.
 MALFORMED_LIMIT = 500
 
-# Fields that carry base64 audio, by event type: recorded as a size, never as data.
-AUDIO_FIELDS = {"response.output_audio.delta": "delta", "input_audio_buffer.append": "audio"}
+# Fields that carry base64 audio, by event type (Realtime, then GPT-Live): recorded as a size, never as data.
+AUDIO_FIELDS = {
+    "response.output_audio.delta": "delta",
+    "input_audio_buffer.append": "audio",
+    "session.output_audio.delta": "delta",
+    "session.input_audio.append": "audio",
+    "session.output_audio.fixture.play": "audio",
+}
 _HEADERS_KEY = "headers"
 # A cheap test on the serialized line: most events have no such key and skip the walk.
 SENSITIVE_KEY = re.compile(r'"(?:authorization|api-key|headers)"\s*:', re.IGNORECASE)

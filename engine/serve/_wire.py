@@ -22,8 +22,9 @@ WireTap = Callable[[Direction, str, bool], None]
 _SMALL_FRAME = 400
 #: The microphone's appends, by their type near the start (Realtime and GPT-Live), however serialized.
 _APPENDS = ('"input_audio_buffer.append"', '"session.input_audio.append"')
-#: An agent audio delta names its type among its first fields (after a short `event_id` at most).
-_AUDIO_DELTA = '"response.output_audio.delta"'
+#: An agent audio delta (Realtime, GPT-Live) names its type among its first fields (after a short
+#: `event_id` at most).
+_AUDIO_DELTAS = ('"response.output_audio.delta"', '"session.output_audio.delta"')
 _TYPE_WITHIN = 120
 #: Its payload, elided by position without parsing the frame: base64 holds no quote, and an escaped
 #: quote inside another string cannot match `"delta"` followed by a colon.
@@ -31,7 +32,8 @@ _DELTA_VALUE = re.compile(r'"delta"\s*:\s*"([^"]*)"')
 
 
 def _audio_delta(text: str) -> bool:
-    return _AUDIO_DELTA in text[:_TYPE_WITHIN]
+    head = text[:_TYPE_WITHIN]
+    return _AUDIO_DELTAS[0] in head or _AUDIO_DELTAS[1] in head
 
 
 def _elided(size: int) -> str:

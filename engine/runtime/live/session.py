@@ -65,18 +65,6 @@ class TextInputUnsupported(UnsupportedOnLive):
     """GPT-Live takes no text from the user: only audio (`send_audio`)."""
 
 
-class LiveEventRecorder(EventRecorder):
-    """The events file of a GPT-Live session: its audio fields are elided too (as a size)."""
-
-    _AUDIO = {"session.input_audio.append": "audio", "session.output_audio.fixture.play": "audio"}
-
-    def record(self, direction: str, event: dict[str, Any]) -> None:
-        field = self._AUDIO.get(event.get("type", ""))
-        if field and isinstance(event.get(field), str):
-            event = {**event, field: f"<{len(event[field]) * 3 // 4} bytes of audio elided>"}
-        super().record(direction, event)
-
-
 def live_responses_base(url: str | None) -> str | None:
     """The HTTP base of a custom GPT-Live server: ws(s)://host/v1/live/sessions -> http(s)://host/v1."""
     if not url:
@@ -149,7 +137,7 @@ class LiveSession:
         if api_key and not any(k.lower() in ("authorization", "api-key") for k in headers):
             headers["Authorization"] = f"Bearer {api_key}"
         secrets = [api_key, *(v for k, v in headers.items() if k.lower() in ("authorization", "api-key"))]
-        self._recorder = LiveEventRecorder(Path(events_file), secrets) if events_file else None
+        self._recorder = EventRecorder(Path(events_file), secrets) if events_file else None
         self._owns_transport = transport is None
         self._transport = transport or AiohttpTransport()
         #: A SIP call's session (accepted with its `session.start` config): the engine attaches to it by
