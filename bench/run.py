@@ -42,7 +42,7 @@ if __package__ in (None, ""):
 
 from bench.clients import VARIANTS  # noqa: E402
 
-SDK, BARE = "agents-sdk", "bare-aiohttp"
+SDK, BARE = "agents-sdk", "bare-picows"
 _CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 #: The same for every process: glibc's defaults map and unmap a 256 KiB read buffer on each socket read
 #: (mmap/mremap/munmap), and adapt their thresholds differently in each process; fixed, none pays that.
@@ -338,18 +338,19 @@ def report(results: dict[str, Any]) -> str:
                     else ""
                 )
                 cells.append(figures or "not run")
+            for o in others:
+                for b in bases:
+                    mine, base = points[o].get(count), points[b].get(count)
+                    cells.append(_ratio(mine["us_per_delta"], base["us_per_delta"]) if mine and base else "")
             loads = [points[v][count]["server_cpu_load"] for v in variants if count in points[v]]
             cells.append(f"{max(loads):.2f}")
             table.append(cells)
         if largest:
             label = f"largest count with p99 < {P99_LIMIT_MS:.0f} ms"
-            table.append([label, *(largest.get(v, "-") for v in variants), ""])
-        lines += [
-            "",
-            *_table(
-                ["sessions (one core)", *(f"{n}: p50 / p99, load, CPU per delta" for n in names), "server CPU"], table
-            ),
-        ]
+            table.append([label, *(largest.get(v, "-") for v in variants), *([""] * len(others) * len(bases)), ""])
+        ratios = [f"CPU {VARIANTS[o]} / {VARIANTS[b]}" for o in others for b in bases]
+        header = ["sessions (one core)", *(f"{n}: p50 / p99, load, CPU per delta" for n in names), *ratios]
+        lines += ["", *_table([*header, "server CPU"], table)]
     if results.get("commands"):
         lines += ["", "| command (wall time, fresh process) | s |", "|---|---|"]
         lines += [f"| `engine {name}` | {seconds:.3f} |" for name, seconds in results["commands"].items()]

@@ -83,6 +83,10 @@ class TransportClosed(EngineError):
         super().__init__(reason or ("closed" if clean else "connection lost"))
         self.clean = clean
 
+    def again(self) -> TransportClosed:
+        """The same error, fresh (raising one instance over and over chains its tracebacks)."""
+        return TransportClosed(self.clean, str(self))
+
 
 class ConnectFailed(EngineError, ConnectionError):
     """The websocket could not be opened: `reason` in words a user can act on, and `status`, the HTTP

@@ -41,7 +41,18 @@ async def bench_url() -> Any:
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("variant", ["engine", "engine-websockets", "engine-events", "bare-aiohttp", "bare-websockets"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "engine",
+        "engine-aiohttp",
+        "engine-websockets",
+        "engine-events",
+        "bare-picows",
+        "bare-aiohttp",
+        "bare-websockets",
+    ],
+)
 async def test_clients_do_the_same_work(bench_url: str, variant: str) -> None:
     clients = prepare(variant)
     client = clients.new()

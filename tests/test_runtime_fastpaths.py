@@ -1,26 +1,19 @@
 """The session's fast paths keep the behaviour they replace: cached payloads equal fresh compiles (and
-follow the context), the quick argument check never passes what the schema refuses, the aiohttp
-connection's own keepalive finds a dead peer and spares a live one, and ids stay unique."""
+follow the context), the quick argument check never passes what the schema refuses, and ids stay unique."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import WSMsgType, web
 from jsonschema import Draft202012Validator
 
 import engine
 from engine.compile import SessionCompiler
-from engine.errors import TransportClosed
 from engine.runtime import sequencer
 from engine.runtime.moves import CompiledPayloads
 from engine.runtime.session import Session
-from engine.runtime.transport import AiohttpTransport
 from engine.tools.toolbox import quick_check
 
 GRAPH = """
@@ -166,64 +159,3 @@ def test_ids_are_unique_and_shaped_as_before() -> None:
     ids = {sequencer._event_id() for _ in range(10000)} | {Session.new_id("event") for _ in range(10000)}
     assert len(ids) == 20000
     assert all(i.startswith("event_") and len(i) == 26 for i in ids)
-
-
-# --- the aiohttp connection's keepalive, against a real server on loopback ---------------------------
-
-
-async def _server(answer_pings: bool) -> tuple[web.AppRunner, str]:
-    async def realtime(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=answer_pings)
-        await ws.prepare(request)
-        await ws.send_str(json.dumps({"type": "session.created"}))
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await ws.send_str(msg.data)  # an echo
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/v1/realtime", realtime)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"ws://127.0.0.1:{port}/v1/realtime"
-
-
-async def test_keepalive_closes_a_connection_whose_peer_stopped_answering() -> None:
-    runner, url = await _server(answer_pings=False)
-    transport = AiohttpTransport(heartbeat=0.2)
-    try:
-        conn = await transport.connect(url, {})
-        frames: list[str] = []
-        with pytest.raises(TransportClosed) as caught:
-            async with asyncio.timeout(5):
-                await conn.listen(frames.append)  # type: ignore[attr-defined]
-        assert frames == ['{"type": "session.created"}']
-        assert not caught.value.clean and "no answer to a ping" in str(caught.value)
-        await conn.close()
-    finally:
-        await transport.aclose()
-        await runner.cleanup()
-
-
-async def test_keepalive_keeps_a_quiet_connection_that_answers_pings() -> None:
-    runner, url = await _server(answer_pings=True)
-    transport = AiohttpTransport(heartbeat=0.1)
-    try:
-        conn = await transport.connect(url, {})
-        assert await conn.recv() == '{"type": "session.created"}'
-        frames: list[str] = []
-        listener = asyncio.ensure_future(conn.listen(frames.append))  # type: ignore[attr-defined]
-        await asyncio.sleep(0.8)  # several silent intervals, each answered by a pong
-        assert not listener.done()
-        await conn.send('{"type": "ping-pong"}')
-        await asyncio.sleep(0.1)
-        assert frames == ['{"type": "ping-pong"}']
-        await conn.close()
-        with contextlib.suppress(TransportClosed):
-            await asyncio.wait_for(listener, 5)
-    finally:
-        await transport.aclose()
-        await runner.cleanup()

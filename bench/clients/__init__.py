@@ -37,24 +37,26 @@ VARIANTS = {
     "engine-before": "engine (before)",  # run.py --before DIR: the engine of another checkout
     "engine-events": "engine (audio as events)",
     "engine-websockets": "engine (websockets)",
+    "engine-aiohttp": "engine (aiohttp)",
     "agents-sdk": "Agents SDK",
     "bare-websockets": "bare websockets",
     "bare-aiohttp": "bare aiohttp",
+    "bare-picows": "bare picows",
 }
 
 
 def prepare(variant: str) -> Clients:
     """Import what `variant` needs and return a factory of its clients."""
-    if variant in ("engine", "engine-before", "engine-events", "engine-websockets"):
+    if variant in ("engine", "engine-before", "engine-events", "engine-websockets", "engine-aiohttp"):
         from .engine import prepare as engine_prepare
 
-        transport = "websockets" if variant == "engine-websockets" else "aiohttp"
+        transport = variant.removeprefix("engine-") if variant in ("engine-websockets", "engine-aiohttp") else "picows"
         return engine_prepare(transport, audio_callback=variant != "engine-events")
     if variant == "agents-sdk":
         from .agents_sdk import prepare as sdk_prepare
 
         return sdk_prepare()
-    if variant in ("bare-websockets", "bare-aiohttp"):
+    if variant in ("bare-websockets", "bare-aiohttp", "bare-picows"):
         from .bare import prepare as bare_prepare
 
         return bare_prepare(variant.removeprefix("bare-"))

@@ -210,6 +210,36 @@ class BareAiohttp(_Bare):
             await self._reader
 
 
+class BarePicows(_Bare):
+    """picows: frames reach a callback from the socket's data_received, no task woken per frame."""
+
+    async def open(self, url: str) -> None:
+        from picows import WSListener, WSMsgType, ws_connect
+
+        on_message, text = self._on_message, WSMsgType.TEXT
+
+        class Listener(WSListener):
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                if frame.msg_type == text:
+                    on_message(frame.get_payload_as_memoryview())
+                elif frame.msg_type == WSMsgType.CLOSE:
+                    transport.disconnect()
+
+        self._text = text
+        self._transport, _ = await ws_connect(
+            Listener, url, extra_headers={"Authorization": "Bearer bench"}, max_frame_size=1 << 30
+        )
+        self._transport.send(text, _SESSION_UPDATES["agent_a"].encode())
+
+    async def _send(self, text: str) -> None:
+        self._transport.send(self._text, text.encode())
+
+    async def close(self) -> None:
+        self._transport.send_close()
+        self._transport.disconnect()
+        await self._transport.wait_disconnected()
+
+
 def prepare(library: str = "websockets") -> Clients:
     if library == "aiohttp":
         import aiohttp
@@ -227,6 +257,10 @@ def prepare(library: str = "websockets") -> Clients:
                 await holder.pop("http").close()
 
         return Clients(new, aclose)
+    if library == "picows":
+        import picows  # noqa: F401
+
+        return Clients(BarePicows)
     import websockets.asyncio.client  # noqa: F401  (its import is part of the memory at start)
 
     return Clients(BareWebsockets)

@@ -56,11 +56,14 @@ class EngineClient:
             await self._consumer
 
 
-def prepare(transport: str = "aiohttp", *, audio_callback: bool = True) -> Clients:
+def prepare(transport: str = "picows", *, audio_callback: bool = True) -> Clients:
     import engine
     from engine.runtime import transport as transports
 
     doc = engine.load(str(GRAPH))
+    if transport == "picows":
+        picows = transports.PicowsTransport()
+        return Clients(lambda: EngineClient(doc, picows, audio_callback=audio_callback))
     if transport == "aiohttp":
         shared = transports.AiohttpTransport()
         return Clients(lambda: EngineClient(doc, shared, audio_callback=audio_callback), shared.aclose)

@@ -2,9 +2,10 @@
 
     python bench/voice/relay.py --sim ws://127.0.0.1:PORT/v1/realtime [--port N] [--cpu N]
 
-A raw ASGI app under uvicorn (the server `engine serve` runs on) with one aiohttp websocket to the
-simulator per call (the client the engine's transport uses), so the difference from `engine serve`
-is the engine's own work: the session, its events, the console's wire tap, records, marks.
+A raw ASGI app under uvicorn (the server `engine serve` runs on) with one picows websocket to the
+simulator per call (the client the engine's transport uses, its frames queued for the call's writer
+as they come off the socket), so the difference from `engine serve` is the engine's own work: the
+session, its events, the console's wire tap, records, marks.
 
 - `/ws/call`, the console's protocol: a `start` text frame, then binary microphone frames, sent on
   as `input_audio_buffer.append`; each of the simulator's audio deltas comes back as
@@ -24,11 +25,12 @@ import base64
 import json
 import os
 import sys
+from collections import deque
 from typing import Any
 
-import aiohttp
 import orjson
 import uvicorn
+from picows import WSListener, WSMsgType, WSTransport, ws_connect
 
 
 def _session_update(codec: str) -> str:
@@ -41,20 +43,52 @@ def _session_update(codec: str) -> str:
     return json.dumps({"type": "session.update", "session": session})
 
 
+class Sim(WSListener):
+    """One call's websocket to the simulator: its text frames wait in order for `next()`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ws: WSTransport | None = None
+        self._frames: deque[str | None] = deque()  # None: the connection ended
+        self._waiting: asyncio.Future[None] | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.ws = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            self._put(frame.get_payload_as_utf8_text())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._put(None)
+
+    def _put(self, text: str | None) -> None:
+        self._frames.append(text)
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
+
+    async def next(self) -> str | None:
+        while not self._frames:
+            self._waiting = asyncio.get_running_loop().create_future()
+            await self._waiting
+        return self._frames.popleft()
+
+    def send(self, text: str) -> None:
+        assert self.ws is not None
+        self.ws.send(WSMsgType.TEXT, text.encode())
+
+
 class Relay:
     def __init__(self, sim_url: str) -> None:
         self.sim_url = sim_url + ("&" if "?" in sim_url else "?") + "model=gpt-realtime-2.1"
-        self.http: aiohttp.ClientSession | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (message := await receive())["type"] != "lifespan.shutdown":
                 if message["type"] == "lifespan.startup":
-                    # No pool limit (aiohttp's default is 100 connections): one websocket per call.
-                    self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
                     await send({"type": "lifespan.startup.complete"})
-            assert self.http is not None
-            await self.http.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
         if scope["type"] != "websocket":  # the load client asks which scenario to call
@@ -75,10 +109,11 @@ class Relay:
             while message.get("event") != "start":
                 message = json.loads((await receive()).get("text") or "{}")
             stream_sid = message["streamSid"]
-        assert self.http is not None
-        async with self.http.ws_connect(self.sim_url, protocols=("realtime",), compress=0) as sim:
-            await sim.send_str(_session_update("g711_ulaw" if twilio else "pcm16"))
-            await sim.send_str('{"type":"response.create"}')
+        ws, sim = await ws_connect(Sim, self.sim_url)
+        assert isinstance(sim, Sim)
+        try:
+            sim.send(_session_update("g711_ulaw" if twilio else "pcm16"))
+            sim.send('{"type":"response.create"}')
             if not twilio:
                 await send({"type": "websocket.send", "text": '{"type":"ready"}'})
             down = asyncio.create_task(self._down(sim, send, twilio, stream_sid))
@@ -86,31 +121,30 @@ class Relay:
                 await self._up(receive, sim, twilio)
             finally:
                 down.cancel()
+        finally:
+            ws.send_close()
+            ws.disconnect()
 
-    async def _up(self, receive: Any, sim: aiohttp.ClientWebSocketResponse, twilio: bool) -> None:
+    async def _up(self, receive: Any, sim: Sim, twilio: bool) -> None:
         while (message := await receive())["type"] == "websocket.receive":
             if twilio:
                 event = orjson.loads(message["text"])
                 kind = event["event"]
                 if kind == "media":
-                    await sim.send_str(
-                        f'{{"type": "input_audio_buffer.append", "audio": "{event["media"]["payload"]}"}}'
-                    )
+                    sim.send(f'{{"type": "input_audio_buffer.append", "audio": "{event["media"]["payload"]}"}}')
                 elif kind == "stop":
                     return
             elif (data := message.get("bytes")) is not None:
                 audio = base64.b64encode(data).decode("ascii")
-                await sim.send_str(f'{{"type": "input_audio_buffer.append", "audio": "{audio}"}}')
+                sim.send(f'{{"type": "input_audio_buffer.append", "audio": "{audio}"}}')
             elif '"stop"' in (message.get("text") or ""):
                 return
 
-    async def _down(self, sim: aiohttp.ClientWebSocketResponse, send: Any, twilio: bool, sid: str) -> None:
+    async def _down(self, sim: Sim, send: Any, twilio: bool, sid: str) -> None:
         ended: dict[str, float] = {}  # ms of audio sent per item
         marked: dict[str, float] = {}  # where its last mark was
-        async for frame in sim:
-            if frame.type != aiohttp.WSMsgType.TEXT:
-                return
-            event = orjson.loads(frame.data)
+        while (text := await sim.next()) is not None:
+            event = orjson.loads(text)
             kind = event.get("type")
             if kind == "response.output_audio.delta":
                 item, data = event["item_id"], event["delta"]
@@ -132,7 +166,7 @@ class Relay:
                 if ended[event["item_id"]] > marked.get(event["item_id"], 0.0):
                     await self._mark(send, sid, event["item_id"], ended, marked)
             elif not twilio:
-                await send({"type": "websocket.send", "text": f'{{"type":"event","event":{frame.data}}}'})
+                await send({"type": "websocket.send", "text": f'{{"type":"event","event":{text}}}'})
 
     @staticmethod
     async def _mark(send: Any, sid: str, item: str, ended: dict[str, float], marked: dict[str, float]) -> None:

@@ -7,7 +7,7 @@ from .graph_runtime import GraphRuntime
 from .playback import PlaybackClock
 from .replay import replay
 from .session import Decision, Session
-from .transport import AiohttpTransport, Connection, Transport, WebsocketsTransport
+from .transport import AiohttpTransport, Connection, PicowsTransport, Transport, WebsocketsTransport
 
 __all__ = [
     "AiohttpTransport",
@@ -16,6 +16,7 @@ __all__ = [
     "ConnectionLost",
     "Decision",
     "GraphRuntime",
+    "PicowsTransport",
     "PlaybackClock",
     "Session",
     "SessionClosed",

@@ -85,7 +85,10 @@ class Link:
             raise RuntimeError("the session is connected already")
         self._conn = await self._transport.connect(self._url, self._headers)
         if first is not None:
-            await self.send(first, wait=False)
+            # Closed at once (before this went out): a drop like any other, which the listener
+            # meets first and reconnects from, sending the restore (this event first).
+            with contextlib.suppress(TransportClosed):
+                await self.send(first, wait=False)
         self._connected.set()
         self._listener = asyncio.create_task(self._listen(), name="engine-listener")
 

@@ -40,7 +40,7 @@ from .moves import Moves
 from .playback import PlaybackClock
 from .recorder import EventRecorder
 from .sequencer import ResponseSequencer
-from .transport import AiohttpTransport, Transport, TransportClosed
+from .transport import PicowsTransport, Transport, TransportClosed
 
 log = logging.getLogger("engine.runtime")
 
@@ -109,7 +109,7 @@ class Session:
         # aiohttp's client spends less CPU per frame than websockets' (README, Benchmarks); a transport
         # made here is this session's own and closes with it.
         self._owns_transport = transport is None
-        self._transport = transport or AiohttpTransport()
+        self._transport = transport or PicowsTransport()
         self.link = Link(
             self._transport,
             realtime_url(url, self.graph.spec.model, call_id),
@@ -272,7 +272,7 @@ class Session:
         await self.link.close()
         if self._owns_runtime:
             await self.runtime.aclose()
-        if self._owns_transport and isinstance(self._transport, AiohttpTransport):
+        if self._owns_transport:
             await self._transport.aclose()
         if self._recorder:
             self._recorder.close()

@@ -6,9 +6,22 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSHandshakeError,
+    WSInvalidStatusError,
+    WSInvalidURL,
+    WSListener,
+    WSMsgType,
+    WSProtocolError,
+)
+from picows import WSTransport as _PicowsSocket
+from picows import ws_connect as _picows_connect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -245,6 +258,169 @@ class AiohttpTransport:
             await self._http.close()
         self._http = None
 
+
+_TEXT, _BINARY, _CONTINUATION, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
+#: How long `close()` waits for the server's answer to our close frame before dropping the socket.
+_CLOSE_TIMEOUT = 5.0
+
+
+class PicowsConnection(WSListener):
+    """A picows websocket. In `listen`, each frame reaches the callback straight from the socket's
+    `data_received`: no future resolved and no task woken per frame, which is most of what a frame
+    costs at real time (a quarter of the CPU per audio delta against aiohttp, bench/run.py).
+
+    Fragmented messages are joined, binary ones read as UTF-8; pings are answered by picows. With
+    `heartbeat`, a connection silent that long is pinged, and closed when the ping goes unanswered
+    as long again. Frames that come while nobody listens wait, in order, for `recv` or `listen`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ws: _PicowsSocket | None = None
+        self._on_frame: FrameHandler | None = None
+        self._unread: deque[str] = deque()
+        self._arrived: asyncio.Future[None] | None = None  # recv() waiting for a frame
+        self._writable: asyncio.Future[None] | None = None  # set while the socket's write buffer is full
+        self._parts: list[bytes] = []  # the fragments of a message so far
+        self._ended: TransportClosed | None = None
+        self._closing = False
+
+    def on_ws_connected(self, transport: _PicowsSocket) -> None:
+        self._ws = transport
+
+    def on_ws_frame(self, transport: _PicowsSocket, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is _TEXT and frame.fin and not self._parts:  # the hot path: a whole text message
+            try:
+                text = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:  # RFC 6455 fails the connection; picows closes it with this code
+                raise WSProtocolError(WSCloseCode.INVALID_TEXT, "a text frame that is not UTF-8") from None
+        elif kind is _TEXT or kind is _BINARY or kind is _CONTINUATION:
+            self._parts.append(frame.get_payload_as_bytes())
+            if not frame.fin:
+                return
+            text = b"".join(self._parts).decode("utf-8", "replace")
+            self._parts.clear()
+        elif kind is _CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code())  # the closing handshake's answer
+            transport.disconnect()
+            return
+        else:
+            return  # a ping (picows answers it) or a pong (the keepalive's)
+        if self._on_frame is not None:
+            self._on_frame(text)  # what it raises ends the connection and comes out of listen()
+            return
+        self._unread.append(text)
+        if self._arrived is not None and not self._arrived.done():
+            self._arrived.set_result(None)
+
+    def on_ws_disconnected(self, transport: _PicowsSocket) -> None:
+        handshake = transport.close_handshake
+        if self._closing:
+            self._ended = TransportClosed(True, "closed")
+        elif handshake is not None and handshake.sent is not None and not handshake.recv_then_sent:
+            # picows closed it first: a ping went unanswered, or the server broke the protocol
+            reason = handshake.sent.reason
+            self._ended = TransportClosed(False, f"closed: {reason}" if reason else "closed")
+        elif handshake is not None and handshake.recv is not None:
+            code = int(getattr(handshake.recv.code, "value", handshake.recv.code))
+            self._ended = TransportClosed(code == 1000, f"closed with code {code}")
+        else:
+            self._ended = TransportClosed(False, "the connection dropped without a close frame")
+        for waiter in (self._arrived, self._writable):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._writable is None or self._writable.done():
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    async def send(self, text: str) -> None:
+        if self._writable is not None and not self._writable.done():
+            await self._writable  # the socket's buffer is full: wait until it drains
+        if self._ended is not None:
+            raise self._ended.again()
+        assert self._ws is not None
+        self._ws.send(_TEXT, text.encode())
+
+    async def recv(self) -> str:
+        while not self._unread:
+            if self._ended is not None:
+                raise self._ended.again()
+            self._arrived = asyncio.get_running_loop().create_future()
+            await self._arrived
+        return self._unread.popleft()
+
+    async def listen(self, on_frame: FrameHandler) -> NoReturn:
+        while self._unread:
+            on_frame(self._unread.popleft())
+        assert self._ws is not None
+        self._on_frame = on_frame
+        try:
+            await self._ws.wait_disconnected()  # raises what on_frame raised
+        except WSProtocolError:
+            pass  # a broken frame: picows sent the close, and the disconnect said why
+        finally:
+            self._on_frame = None
+        assert self._ended is not None
+        raise self._ended.again()
+
+    async def close(self) -> None:
+        ws = self._ws
+        if ws is None or ws.is_disconnected:
+            return
+        self._closing = True
+        ws.send_close(WSCloseCode.OK)
+        with contextlib.suppress(Exception):  # no answer in time, or what a listener raised (listen() had it)
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await ws.wait_disconnected()
+        ws.disconnect(graceful=False)
+
+
+class PicowsTransport:
+    """The `picows` websocket client (the default): the least CPU per frame of the three (bench/run.py)."""
+
+    def __init__(self, *, open_timeout: float = 10.0, heartbeat: float | None = 20.0) -> None:
+        self._open_timeout = open_timeout
+        self._heartbeat = heartbeat
+
+    async def connect(self, url: str, headers: dict[str, str]) -> Connection:
+        heartbeat = self._heartbeat
+        try:
+            async with asyncio.timeout(self._open_timeout):
+                _, conn = await _picows_connect(
+                    PicowsConnection,
+                    url,
+                    extra_headers=headers,
+                    websocket_handshake_timeout=None,  # the whole open is under open_timeout
+                    enable_auto_ping=heartbeat is not None,
+                    auto_ping_idle_timeout=heartbeat or 10.0,
+                    auto_ping_reply_timeout=heartbeat or 10.0,
+                    max_frame_size=_MAX_FRAME,
+                )
+        except WSInvalidStatusError as exc:
+            status = int(exc.response.status) if exc.response is not None else 0
+            raise ConnectFailed(_refused(status), status) from exc
+        except WSInvalidURL as exc:
+            raise ConnectFailed(_NOT_WEBSOCKET) from exc
+        except WSHandshakeError as exc:
+            raise ConnectFailed(f"the websocket handshake failed ({exc})") from exc
+        except OSError as exc:  # TimeoutError included
+            raise ConnectFailed(_unreachable(exc)) from exc
+        assert isinstance(conn, PicowsConnection)
+        return conn
+
+    async def aclose(self) -> None:
+        """Nothing to release: each connection owns its socket, closed with it."""
+
+
+#: Audio deltas and session objects can be large; a frame this big is a broken server.
+_MAX_FRAME = 256 << 20
 
 _NOT_WEBSOCKET = "not a websocket URL (use ws:// or wss://)"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Literal, NoReturn
 
 import orjson
 
 from ..redact import Redactor
-from ..runtime import AiohttpTransport, Connection
+from ..runtime import Connection, PicowsTransport
+from ..runtime.transport import FrameHandler
 from ..runtime.recorder import AUDIO_FIELDS, REDACTED, SENSITIVE_KEY, redact_keys
 
 Direction = Literal["client", "server"]
@@ -91,15 +92,28 @@ class _TappedConnection:
         self._tap("server", self._scrub(text), _audio_delta(text))
         return text
 
+    async def listen(self, on_frame: FrameHandler) -> NoReturn:
+        tap, scrub = self._tap, self._scrub
+
+        def tapped(text: str) -> None:  # tapped first: an audio delta's entry rides with its audio
+            tap("server", scrub(text), _audio_delta(text))
+            on_frame(text)
+
+        listen = getattr(self._inner, "listen", None)
+        if listen is not None:
+            await listen(tapped)
+        while True:
+            tapped(await self._inner.recv())
+
     async def close(self) -> None:
         await self._inner.close()
 
 
 class TappedTransport:
-    """`AiohttpTransport` whose connections report each frame to `tap` (after it went or came)."""
+    """`PicowsTransport` whose connections report each frame to `tap` (after it went or came)."""
 
     def __init__(self, tap: WireTap, secrets: Iterable[str] = ()) -> None:
-        self._inner = AiohttpTransport()
+        self._inner = PicowsTransport()
         self._tap = tap
         self._scrub = Scrubber(secrets)
 

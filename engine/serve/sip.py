@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..compile import compile_session
 from ..compile.live import compile_live_start
-from ..runtime import AiohttpTransport, PlaybackClock
+from ..runtime import PicowsTransport, PlaybackClock
 from ..runtime import events as ev
 from ..runtime.graph_runtime import GraphRuntime, responses_base
 from ..runtime.line import RealtimeCallLine
@@ -237,7 +237,7 @@ class SipCall:
 
     async def run(self) -> None:
         owner, config = self._owner, self._owner.config
-        transport = AiohttpTransport()
+        transport = PicowsTransport()
         call: OpenCall | None = None
         offline: Any = None  # the simulator's calls API client, offline
         on_live = self.api == "live"

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..runtime import AiohttpTransport, ConnectFailed, PlaybackClock, Session
+from ..runtime import ConnectFailed, PicowsTransport, PlaybackClock, Session
 from ..runtime import events as ev
 from ..runtime.graph_runtime import GraphRuntime
 from ..runtime.line import CallLine, LineUnsupported
@@ -156,7 +156,7 @@ class TwilioCall:
         self._sent_ms: dict[str, float] = {}  # agent audio sent per item, in ms
         self._marked_ms: dict[str, float] = {}  # where the item's last mark was, in ms
         self._playing = False  # audio was sent since the last clear
-        self._transport = AiohttpTransport()
+        self._transport = PicowsTransport()
         self._call: OpenCall | None = None
         self._session: Session | None = None
         self._events_subscription: Any = None

@@ -45,7 +45,7 @@ from ..link import Link
 from ..moves import Moves
 from ..playback import PlaybackClock, decoded_size
 from ..recorder import EventRecorder
-from ..transport import AiohttpTransport, ConnectFailed, Transport, TransportClosed
+from ..transport import ConnectFailed, PicowsTransport, Transport, TransportClosed
 from .backend import Backend
 from .monitor import LiveGuardrailMonitor
 
@@ -139,7 +139,7 @@ class LiveSession:
         secrets = [api_key, *(v for k, v in headers.items() if k.lower() in ("authorization", "api-key"))]
         self._recorder = EventRecorder(Path(events_file), secrets) if events_file else None
         self._owns_transport = transport is None
-        self._transport = transport or AiohttpTransport()
+        self._transport = transport or PicowsTransport()
         #: A SIP call's session (accepted with its `session.start` config): the engine attaches to it by
         #: its sideband, `…/live/sessions/{id}/attach`, and sends no `session.start` of its own.
         self.attached = attach
@@ -346,7 +346,7 @@ class LiveSession:
         await self.link.close()
         if self._owns_runtime:
             await self.runtime.aclose()
-        if self._owns_transport and isinstance(self._transport, AiohttpTransport):
+        if self._owns_transport:
             await self._transport.aclose()
         if self._recorder:
             self._recorder.close()
