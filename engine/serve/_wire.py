@@ -11,8 +11,8 @@ import orjson
 
 from ..redact import Redactor
 from ..runtime import Connection, PicowsTransport
-from ..runtime.transport import FrameHandler
 from ..runtime.recorder import AUDIO_FIELDS, REDACTED, SENSITIVE_KEY, redact_keys
+from ..runtime.transport import FrameHandler
 
 Direction = Literal["client", "server"]
 #: `tap(direction, text, audio)`: one frame as the console may show it; `audio` is true for an agent
