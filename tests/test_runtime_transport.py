@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +205,21 @@ async def test_connect_failures_are_said_in_words() -> None:
         await PicowsTransport().connect(f"ws://127.0.0.1:{port}/v1/realtime", {})
     with pytest.raises(ConnectFailed, match="not a websocket URL"):
         await PicowsTransport().connect("http://127.0.0.1:1/v1/realtime", {})
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for a test certificate")
+@pytest.mark.parametrize("kind", TRANSPORTS)
+async def test_wss_checks_the_servers_certificate(kind: str, tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    self_signed = ["-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+    subprocess.run(["openssl", "req", *self_signed, "-keyout", key, "-out", cert], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    async with serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0, ssl=context) as server:
+        port = server.sockets[0].getsockname()[1]
+        transport = TRANSPORTS[kind]()
+        try:
+            with pytest.raises(ConnectFailed, match="TLS certificate not trusted"):
+                await transport.connect(f"wss://localhost:{port}/v1/realtime", {})
+        finally:
+            await transport.aclose()
