@@ -12,7 +12,7 @@ import orjson
 from ..redact import Redactor
 from ..runtime import Connection, PicowsTransport
 from ..runtime.recorder import AUDIO_FIELDS, REDACTED, SENSITIVE_KEY, redact_keys
-from ..runtime.transport import FrameHandler
+from ..runtime.transport import FrameHandler, PicowsConnection
 
 Direction = Literal["client", "server"]
 #: `tap(direction, text, audio)`: one frame as the console may show it; `audio` is true for an agent
@@ -75,7 +75,7 @@ class Scrubber:
 
 
 class _TappedConnection:
-    def __init__(self, inner: Connection, tap: WireTap, scrub: Scrubber) -> None:
+    def __init__(self, inner: PicowsConnection, tap: WireTap, scrub: Scrubber) -> None:
         self._inner = inner
         self._tap = tap
         self._scrub = scrub
@@ -87,23 +87,22 @@ class _TappedConnection:
         if _APPENDS[0] not in head and _APPENDS[1] not in head:
             self._tap("client", self._scrub(text), False)
 
+    def _heard(self, text: str) -> None:
+        self._tap("server", self._scrub(text), _audio_delta(text))
+
     async def recv(self) -> str:
         text = await self._inner.recv()
-        self._tap("server", self._scrub(text), _audio_delta(text))
+        self._heard(text)
         return text
 
     async def listen(self, on_frame: FrameHandler) -> NoReturn:
-        tap, scrub = self._tap, self._scrub
+        heard = self._heard
 
         def tapped(text: str) -> None:  # tapped first: an audio delta's entry rides with its audio
-            tap("server", scrub(text), _audio_delta(text))
+            heard(text)
             on_frame(text)
 
-        listen = getattr(self._inner, "listen", None)
-        if listen is not None:
-            await listen(tapped)
-        while True:
-            tapped(await self._inner.recv())
+        await self._inner.listen(tapped)
 
     async def close(self) -> None:
         await self._inner.close()
@@ -118,7 +117,9 @@ class TappedTransport:
         self._scrub = Scrubber(secrets)
 
     async def connect(self, url: str, headers: dict[str, str]) -> Connection:
-        return _TappedConnection(await self._inner.connect(url, headers), self._tap, self._scrub)
+        conn = await self._inner.connect(url, headers)
+        assert isinstance(conn, PicowsConnection)
+        return _TappedConnection(conn, self._tap, self._scrub)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
