@@ -6,6 +6,7 @@ screenshot of its page in `.cache/screenshots/`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import struct
@@ -81,20 +82,38 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, server: str, request: pytest.FixtureRequest) -> Iterator[object]:
+def screenshot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@contextlib.contextmanager
+def watched_page(browser, name: str) -> Iterator[object]:
+    """A fresh page; if the block fails, a screenshot of it as `name`.png. Script errors on the page fail it."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.server = server
-    failures = request.session.testsfailed
-    yield page
-    if request.session.testsfailed > failures or errors:  # this test failed: keep what the page showed
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{request.node.name}.png"))
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    try:
+        yield page
+        assert not errors, f"script errors on the page: {errors}"
+    except BaseException:
+        screenshot(page, name)
+        raise
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, server: str, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A page on the module's server. A failed test's exception never reaches a fixture, so the
+    screenshot is taken when pytest's failure count went up."""
+    with watched_page(browser, request.node.name) as page:
+        page.server = server
+        failures = request.session.testsfailed
+        yield page
+        if request.session.testsfailed > failures:
+            screenshot(page, request.node.name)
 
 
 def start(page, scenario: str, *, muted: bool = True, **selects: str) -> None:

@@ -11,7 +11,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from browser import SHOTS, needs_chromium, say, start
+from browser import needs_chromium, say, start, watched_page
 from serving import engine_serve
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -218,28 +218,23 @@ demo:
 
 def test_an_approval_is_a_button_and_a_guardrail_trip_is_shown(browser, tmp_path: Path) -> None:
     (tmp_path / "desk.yaml").write_text(DESK)
-    with engine_serve(tmp_path, "--simulate", db=tmp_path / "calls.db") as served:
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
+    with (
+        engine_serve(tmp_path, "--simulate", db=tmp_path / "calls.db") as served,
+        watched_page(browser, "test_an_approval_is_a_button_and_a_guardrail_trip_is_shown") as page,
+    ):
         page.server = served.url + "/"
-        try:
-            start(page, "desk")
-            page.wait_for_selector(".msg.assistant >> text=how can I help", timeout=10_000)
-            say(page, "Please refund order A1.")
-            approval = page.locator(".approval")
-            approval.wait_for(timeout=10_000)
-            assert "refund" in approval.inner_text() and '"order": "A1"' in approval.inner_text()
-            page.wait_for_timeout(500)
-            assert page.locator(".card.tool.escalation, .card.tool .result").count() == 0  # it waits for the person
-            approval.locator("button.approve").click()
-            page.wait_for_selector(".card.tool .result >> text=refunded", timeout=10_000)
-            page.wait_for_selector(".msg.assistant >> text=refund for order A1 is on its way", timeout=10_000)
-            say(page, "What do you think of your competitors?")
-            trip = page.locator(".card.guardrail")
-            trip.wait_for(timeout=10_000)
-            assert "moderation" in trip.inner_text() and "OFF_BRAND" in trip.inner_text()
-        except Exception:
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "test_an_approval_is_a_button_and_a_guardrail_trip_is_shown.png"))
-            raise
-        finally:
-            page.close()
+        start(page, "desk")
+        page.wait_for_selector(".msg.assistant >> text=how can I help", timeout=10_000)
+        say(page, "Please refund order A1.")
+        approval = page.locator(".approval")
+        approval.wait_for(timeout=10_000)
+        assert "refund" in approval.inner_text() and '"order": "A1"' in approval.inner_text()
+        page.wait_for_timeout(500)
+        assert page.locator(".card.tool.escalation, .card.tool .result").count() == 0  # it waits for the person
+        approval.locator("button.approve").click()
+        page.wait_for_selector(".card.tool .result >> text=refunded", timeout=10_000)
+        page.wait_for_selector(".msg.assistant >> text=refund for order A1 is on its way", timeout=10_000)
+        say(page, "What do you think of your competitors?")
+        trip = page.locator(".card.guardrail")
+        trip.wait_for(timeout=10_000)
+        assert "moderation" in trip.inner_text() and "OFF_BRAND" in trip.inner_text()

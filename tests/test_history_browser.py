@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import SHOTS, needs_chromium, say, start
+from browser import needs_chromium, say, start, watched_page
 from conftest import GRAPHS
 from test_history import get, serving
 
@@ -96,8 +96,7 @@ def test_a_call_whose_graph_is_gone_is_replayed_over_the_agents_it_visited(brows
     folder.mkdir()
     graph = folder / "simple_handoff.yaml"
     graph.write_text((GRAPHS / "simple_handoff.yaml").read_text())
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    try:
+    with watched_page(browser, "test_a_call_whose_graph_is_gone_is_replayed") as page:
         with serving([folder], db) as base:
             page.server = base
             _haiku_call(page)
@@ -121,9 +120,3 @@ def test_a_call_whose_graph_is_gone_is_replayed_over_the_agents_it_visited(brows
                 agents.append(page.evaluate(current))
             assert agents[0] == ["greeter"] and agents[-1] == ["haiku_writer"]
             assert page.locator(".msg.assistant >> text=footprints fill by dawn").count() == 1
-    except Exception:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "test_a_call_whose_graph_is_gone_is_replayed.png"))
-        raise
-    finally:
-        page.close()
