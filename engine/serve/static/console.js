@@ -4,19 +4,7 @@
 (function () {
   "use strict";
 
-  const $ = (id) => document.getElementById(id);
-  const el = (tag, cls, text) => {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  };
-  const pretty = (value) => {
-    if (typeof value === "string") {
-      try { return JSON.stringify(JSON.parse(value), null, 2); } catch (_) { return value; }
-    }
-    return JSON.stringify(value, null, 2);
-  };
+  const { $, el, pretty } = window.engineDom;
 
   // --- G.711 μ-law and base64 ------------------------------------------------------------------
   const MULAW = new Int16Array(256);

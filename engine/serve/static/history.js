@@ -4,19 +4,7 @@
 (function () {
   "use strict";
 
-  const $ = (id) => document.getElementById(id);
-  const el = (tag, cls, text) => {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  };
-  const pretty = (value) => {
-    if (typeof value === "string") {
-      try { return JSON.stringify(JSON.parse(value), null, 2); } catch (_) { return value; }
-    }
-    return JSON.stringify(value, null, 2);
-  };
+  const { $, el, pretty } = window.engineDom;
   const oneLine = (value, limit = 160) => {
     const text = (typeof value === "string" ? value : JSON.stringify(value)).replace(/\s+/g, " ");
     return text.length > limit ? text.slice(0, limit - 1) + "…" : text;
