@@ -93,10 +93,7 @@ async def test_a_twilio_call_on_gpt_live_passes_mulaw_through_and_clears_on_barg
         await call.speak(b"\xff" * 800)
         await call.wait_for_audio()
         # The greeting streams back as μ-law 8 kHz, untouched (GPT-Live's audio/pcmu), with marks.
-        for _ in range(150):
-            if len(call.marks_echoed) >= 5:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(lambda: len(call.marks_echoed) >= 5, 150)
         assert call.wrong_stream == [] and len(call.marks_echoed) >= 5
         # The simulator's spoken greeting in audio/pcmu, byte for byte as it sent it (not silence).
         greeting = speak(GREETING, AudioFormat("audio/pcmu", 8000))
@@ -105,16 +102,12 @@ async def test_a_twilio_call_on_gpt_live_passes_mulaw_through_and_clears_on_barg
         assert call.clears == 0
         # The caller talks over the agent: GPT-Live hears it, and what Twilio still had queued is cleared.
         await call.speak(_speech_mulaw())
-        for _ in range(150):
-            if call.clears:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(lambda: call.clears, 150)
         assert call.clears >= 1
         heard = len(call.received_audio)
-        for _ in range(400):  # the reply to the spoken turn comes after the clear
-            if len(call.received_audio) > heard + 8000:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(
+            lambda: len(call.received_audio) > heard + 8000, 400
+        )  # the reply to the spoken turn comes after the clear
         assert len(call.received_audio) > heard + 8000
 
 

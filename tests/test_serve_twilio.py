@@ -60,19 +60,13 @@ async def test_the_caller_hears_the_agent_with_marks_and_keys_move_the_call_on(b
         await call.speak(b"\xff" * 1600)  # 200 ms of caller silence, as μ-law frames
         await call.wait_for_audio()
         # The greeting plays at real time; each chunk's mark comes back once it has been heard.
-        for _ in range(100):
-            if len(call.marks_echoed) >= 3:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(lambda: len(call.marks_echoed) >= 3, 100)
         assert call.wrong_stream == []
         names = [re.fullmatch(r"(.+):(\d+)", m) for m in call.marks_echoed]
         assert all(names), call.marks_echoed
         ends = [int(m.group(2)) for m in names if m]
         assert ends == sorted(ends) and ends[-1] > 0  # one item's audio, heard further and further
-        for _ in range(400):  # let the greeting finish
-            if not call.playing:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(lambda: not call.playing, 400)  # let the greeting finish
         await call.speak(b"\xff" * 1600)
         assert not call.playing
         heard_before = len(call.received_audio)
@@ -84,10 +78,7 @@ async def test_the_caller_hears_the_agent_with_marks_and_keys_move_the_call_on(b
         # Keys pressed reach the agent: the demo moves on to its next turn (the haiku after a handoff).
         await call.press("1")
         await call.press("2")
-        for _ in range(400):
-            if len(call.received_audio) > heard_before + 8000:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(lambda: len(call.received_audio) > heard_before + 8000, 400)
         assert len(call.received_audio) > heard_before + 8000  # more than a second of the next reply
 
 
@@ -110,18 +101,12 @@ async def test_talking_over_the_agent_clears_what_twilio_still_had_to_play(base:
         await call.speak(b"\xff" * 1600)  # 200 ms of the greeting heard
         assert call.clears == 0
         await call.speak(_speech_mulaw())
-        for _ in range(150):
-            if call.clears:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(lambda: call.clears, 150)
         assert call.clears >= 1
         assert not call.playing  # what was queued is gone
         # The reply to the spoken turn (the haiku) comes after the clear.
         heard = len(call.received_audio)
-        for _ in range(400):
-            if len(call.received_audio) > heard + 8000:
-                break
-            await call.speak(b"\xff" * 160)
+        await call.silent_until(lambda: len(call.received_audio) > heard + 8000, 400)
         assert len(call.received_audio) > heard + 8000
 
 

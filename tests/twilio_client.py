@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,13 @@ class MediaStream:
             self._media(audio[i : i + FRAME_BYTES])
             await self._flush()
             await asyncio.sleep(FRAME_MS / 1000)
+
+    async def silent_until(self, done: Callable[[], object], frames: int) -> None:
+        """Stream silence, 20 ms a frame, until `done()` is true or `frames` frames went (the caller asserts)."""
+        for _ in range(frames):
+            if done():
+                return
+            await self.speak(SILENCE)
 
     async def press(self, digit: str) -> None:
         self._send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}})
