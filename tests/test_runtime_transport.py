@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from websockets.asyncio.server import ServerConnection, serve
 
 from engine.errors import ConnectFailed, TransportClosed
+from engine.runtime.link import Link
 from engine.runtime.transport import AiohttpTransport, PicowsConnection, PicowsTransport
 
 TRANSPORTS = {"aiohttp": AiohttpTransport, "picows": PicowsTransport}
@@ -190,6 +191,57 @@ async def test_send_waits_while_the_peer_reads_nothing_instead_of_buffering_with
         await asyncio.sleep(0.2)
         await conn.close()
     assert len(received) == sent + 1 and received[-1] == 4
+
+
+class _Owner:
+    """What a link needs of its session, for a link on its own: frames and losses are kept."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.lost: list[str] = []
+
+    def on_frame(self, raw: str) -> None:
+        self.frames.append(raw)
+
+    def on_drop(self, cause: TransportClosed) -> None:
+        pass
+
+    def restore_events(self) -> list[dict[str, Any]] | None:
+        return []
+
+    def on_restored(self, attempt: int, restored: int) -> None:
+        pass
+
+    def on_lost(self, reason: str) -> None:
+        self.lost.append(reason)
+
+
+async def test_sends_keep_their_order_while_the_socket_is_full() -> None:
+    """The link sends at once while the socket takes writes, and queues in order once it does not."""
+    reading = asyncio.Event()
+    received: list[int] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await reading.wait()
+        async for message in ws:
+            received.append(json.loads(message)["n"])
+
+    async with _server(handler) as url:
+        link = Link(PicowsTransport(), url, {}, _Owner())
+        await link.open(None)
+        pad = "x" * (1 << 18)
+        sends = [asyncio.create_task(link.send({"n": n, "pad": pad})) for n in range(200)]  # 50 MiB
+        await asyncio.sleep(0.3)
+        waiting = sum(not task.done() for task in sends)
+        reading.set()
+        while len(sends) < 400:  # more sends while the queue drains: none may overtake it
+            sends.append(asyncio.create_task(link.send({"n": len(sends), "pad": pad[:1000]})))
+            await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.gather(*sends), 30)
+        await asyncio.sleep(0.3)
+        await link.close()
+    assert waiting > 0, "no send ever waited: the socket never filled"
+    assert received == list(range(400))
 
 
 async def test_connect_failures_are_said_in_words() -> None:

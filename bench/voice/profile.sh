@@ -10,6 +10,6 @@ taskset -c 1 python -m engine.cli serve /tmp/vb/voice_bench.yaml --url $SIM --po
 sleep 5
 python bench/voice/load.py $1 --url http://127.0.0.1:18811 --calls $2 --pid $SRV --seconds 14 --warmup 1 --cpu 0 > /tmp/vb/pload.out & LOAD=$!
 sleep $(( $2 / 40 + 4 ))
-py-spy record -p $SRV -d 8 -r 50 --format raw -o $3 --nonblocking > /dev/null 2>&1 || true
+py-spy record -p $SRV -d ${PYSPY_SECONDS:-8} -r ${PYSPY_RATE:-50} --format raw -o $3 --nonblocking > /dev/null 2>&1 || true
 wait $LOAD; cat /tmp/vb/pload.out
 kill $SRV $SIMPID

@@ -34,6 +34,11 @@ class LinkOwner(Protocol):
     def on_lost(self, reason: str) -> None: ...
 
 
+def _send_now(conn: Connection, text: str) -> bool:
+    send_now = getattr(conn, "send_now", None)
+    return send_now is not None and send_now(text)
+
+
 class Link:
     def __init__(
         self,
@@ -110,8 +115,11 @@ class Link:
             conn = self._conn
             assert conn is not None
             try:
-                async with self._send_lock:
-                    await conn.send(text)
+                # At once when no send waits ahead of it and the socket takes writes (almost always):
+                # the lock's ordering is only needed while a send waits for the socket to drain.
+                if self._send_lock.locked() or not _send_now(conn, text):
+                    async with self._send_lock:
+                        await conn.send(text)
                 break
             except TransportClosed:
                 if self.closing:

@@ -203,7 +203,7 @@ class Session:
     async def send_audio(self, audio: bytes) -> None:
         """Append the user's audio (in the session's input format) to the input buffer.
         Raises `SessionClosed` or `ConnectionLost`."""
-        await self.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode("ascii")})
+        await self.link.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode("ascii")})
 
     async def commit_audio(self) -> None:
         """End the user's turn (push-to-talk): commit the buffer as a user item, then ask for a response."""

@@ -36,7 +36,9 @@ class Connection(Protocol):
 
     A connection may also have `listen(on_frame)`, which calls `on_frame` with every text frame
     until the websocket ends and then raises `TransportClosed`: the session's listener uses it when
-    present (one coroutine less per frame than awaiting `recv`), and `recv` otherwise.
+    present (one coroutine less per frame than awaiting `recv`), and `recv` otherwise. It may have
+    `send_now(text)`, which sends at once and returns True, or returns False and sends nothing when
+    `send` would have to wait (its socket's buffer is full); it raises `TransportClosed` as `send` does.
     """
 
     async def send(self, text: str) -> None: ...
@@ -341,12 +343,17 @@ class PicowsConnection(WSListener):
             self._writable.set_result(None)
 
     async def send(self, text: str) -> None:
-        if self._writable is not None and not self._writable.done():
+        while not self.send_now(text):
             await self._writable  # the socket's buffer is full: wait until it drains
+
+    def send_now(self, text: str) -> bool:
+        if self._writable is not None and not self._writable.done():
+            return False
         if self._ended is not None:
             raise self._ended.again()
         assert self._ws is not None
         self._ws.send(_TEXT, text.encode())
+        return True
 
     async def recv(self) -> str:
         while not self._unread:

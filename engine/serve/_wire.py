@@ -28,13 +28,26 @@ _APPENDS = ('"input_audio_buffer.append"', '"session.input_audio.append"')
 _AUDIO_DELTAS = ('"response.output_audio.delta"', '"session.output_audio.delta"')
 _TYPE_WITHIN = 120
 #: Its payload, elided by position without parsing the frame: base64 holds no quote, and an escaped
-#: quote inside another string cannot match `"delta"` followed by a colon.
+#: quote inside another string cannot match `"delta"` followed by a colon. The APIs' compact JSON is
+#: found with `str.find` (a fifth of the regex's time on a 20 ms delta), spaced JSON by the regex.
+_COMPACT_DELTA = '"delta":"'
 _DELTA_VALUE = re.compile(r'"delta"\s*:\s*"([^"]*)"')
 
 
 def _audio_delta(text: str) -> bool:
     head = text[:_TYPE_WITHIN]
     return _AUDIO_DELTAS[0] in head or _AUDIO_DELTAS[1] in head
+
+
+def _delta_span(text: str) -> tuple[int, int] | None:
+    """Where an audio delta's base64 payload is in its frame, or None if it cannot be found."""
+    at = text.find(_COMPACT_DELTA)
+    if at < 0:
+        found = _DELTA_VALUE.search(text)
+        return None if found is None else found.span(1)
+    start = at + len(_COMPACT_DELTA)
+    end = text.find('"', start)
+    return None if end < 0 else (start, end)
 
 
 def _elided(size: int) -> str:
@@ -58,8 +71,9 @@ class Scrubber:
         return self._redact(text)
 
     def _elide(self, text: str) -> str:
-        if _audio_delta(text) and (found := _DELTA_VALUE.search(text)) is not None:
-            return f"{text[: found.start(1)]}{_elided(len(found[1]) * 3 // 4)}{text[found.end(1) :]}"
+        if _audio_delta(text) and (span := _delta_span(text)) is not None:
+            start, end = span
+            return f"{text[:start]}{_elided((end - start) * 3 // 4)}{text[end:]}"
         try:
             event = orjson.loads(text)
         except (ValueError, RecursionError):
@@ -82,6 +96,15 @@ class _TappedConnection:
 
     async def send(self, text: str) -> None:
         await self._inner.send(text)
+        self._sent(text)
+
+    def send_now(self, text: str) -> bool:
+        if not self._inner.send_now(text):
+            return False
+        self._sent(text)
+        return True
+
+    def _sent(self, text: str) -> None:
         # The microphone's appends (fifty a second) are not shown: skipped before any parsing.
         head = text[:_TYPE_WITHIN]
         if _APPENDS[0] not in head and _APPENDS[1] not in head:
