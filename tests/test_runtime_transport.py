@@ -234,14 +234,15 @@ async def test_sends_keep_their_order_while_the_socket_is_full() -> None:
         await asyncio.sleep(0.3)
         waiting = sum(not task.done() for task in sends)
         reading.set()
-        while len(sends) < 400:  # more sends while the queue drains: none may overtake it
-            sends.append(asyncio.create_task(link.send({"n": len(sends), "pad": pad[:1000]})))
+        while len(sends) < 1000:  # more sends while the queue drains: none may overtake it
+            for _ in range(10):
+                sends.append(asyncio.create_task(link.send({"n": len(sends), "pad": pad[:1000]})))
             await asyncio.sleep(0)
         await asyncio.wait_for(asyncio.gather(*sends), 30)
         await asyncio.sleep(0.3)
         await link.close()
     assert waiting > 0, "no send ever waited: the socket never filled"
-    assert received == list(range(400))
+    assert received == list(range(1000))
 
 
 async def test_connect_failures_are_said_in_words() -> None:

@@ -61,6 +61,7 @@ class Link:
         self._conn: Connection | None = None
         self._connected = asyncio.Event()
         self._send_lock = asyncio.Lock()
+        self._queued_sends = 0  # sends waiting for (or holding) the lock
         self._listener: asyncio.Task[None] | None = None
         self.closing = False
         self.failed: str | None = None  # why the connection is gone for good
@@ -117,9 +118,14 @@ class Link:
             try:
                 # At once when no send waits ahead of it and the socket takes writes (almost always):
                 # the lock's ordering is only needed while a send waits for the socket to drain.
-                if self._send_lock.locked() or not _send_now(conn, text):
-                    async with self._send_lock:
-                        await conn.send(text)
+                # (Counted here: between a release and its next holder's turn the lock reads unlocked.)
+                if self._queued_sends or not _send_now(conn, text):
+                    self._queued_sends += 1
+                    try:
+                        async with self._send_lock:
+                            await conn.send(text)
+                    finally:
+                        self._queued_sends -= 1
                 break
             except TransportClosed:
                 if self.closing:
