@@ -34,11 +34,6 @@ class LinkOwner(Protocol):
     def on_lost(self, reason: str) -> None: ...
 
 
-def _send_now(conn: Connection, text: str) -> bool:
-    send_now = getattr(conn, "send_now", None)
-    return send_now is not None and send_now(text)
-
-
 class Link:
     def __init__(
         self,
@@ -119,7 +114,8 @@ class Link:
                 # At once when no send waits ahead of it and the socket takes writes (almost always):
                 # the lock's ordering is only needed while a send waits for the socket to drain.
                 # (Counted here: between a release and its next holder's turn the lock reads unlocked.)
-                if self._queued_sends or not _send_now(conn, text):
+                send_now = getattr(conn, "send_now", None)
+                if self._queued_sends or send_now is None or not send_now(text):
                     self._queued_sends += 1
                     try:
                         async with self._send_lock:

@@ -3,7 +3,6 @@ audio payloads elided and secrets redacted as in an events file, handed on as JS
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from typing import Literal, NoReturn
 
@@ -28,10 +27,9 @@ _APPENDS = ('"input_audio_buffer.append"', '"session.input_audio.append"')
 _AUDIO_DELTAS = ('"response.output_audio.delta"', '"session.output_audio.delta"')
 _TYPE_WITHIN = 120
 #: Its payload, elided by position without parsing the frame: base64 holds no quote, and an escaped
-#: quote inside another string cannot match `"delta"` followed by a colon. The APIs' compact JSON is
-#: found with `str.find` (a fifth of the regex's time on a 20 ms delta), spaced JSON by the regex.
-_COMPACT_DELTA = '"delta":"'
-_DELTA_VALUE = re.compile(r'"delta"\s*:\s*"([^"]*)"')
+#: quote inside another string cannot match `"delta"` followed by a colon. Found this way in compact
+#: JSON and in Python's default spacing (the simulator's); a frame spaced otherwise is parsed.
+_DELTA_KEYS = ('"delta":"', '"delta": "')
 
 
 def _audio_delta(text: str) -> bool:
@@ -41,13 +39,13 @@ def _audio_delta(text: str) -> bool:
 
 def _delta_span(text: str) -> tuple[int, int] | None:
     """Where an audio delta's base64 payload is in its frame, or None if it cannot be found."""
-    at = text.find(_COMPACT_DELTA)
-    if at < 0:
-        found = _DELTA_VALUE.search(text)
-        return None if found is None else found.span(1)
-    start = at + len(_COMPACT_DELTA)
-    end = text.find('"', start)
-    return None if end < 0 else (start, end)
+    for key in _DELTA_KEYS:
+        at = text.find(key)
+        if at >= 0:
+            start = at + len(key)
+            end = text.find('"', start)
+            return None if end < 0 else (start, end)
+    return None
 
 
 def _elided(size: int) -> str:
@@ -60,9 +58,15 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str]) -> None:
         self._redact = Redactor(secrets, REDACTED)
 
-    def __call__(self, text: str) -> str:
-        if len(text) >= _SMALL_FRAME and ("audio" in text[:200] or "audio" in text[-200:]):
-            text = self._elide(text)
+    def __call__(self, text: str, audio_delta: bool | None = None) -> str:
+        """`text` as shown. `audio_delta`: whether it is an agent audio delta, if the caller knows."""
+        if audio_delta is None:
+            audio_delta = _audio_delta(text)
+        if audio_delta and (span := _delta_span(text)) is not None:
+            start, end = span
+            text = f"{text[:start]}{_elided((end - start) * 3 // 4)}{text[end:]}"
+        elif len(text) >= _SMALL_FRAME and ("audio" in text[:200] or "audio" in text[-200:]):
+            text = self._elide_parsed(text)
         if SENSITIVE_KEY.search(text):
             try:
                 text = orjson.dumps(redact_keys(orjson.loads(text))).decode()
@@ -70,10 +74,7 @@ class Scrubber:
                 return self._malformed(text)
         return self._redact(text)
 
-    def _elide(self, text: str) -> str:
-        if _audio_delta(text) and (span := _delta_span(text)) is not None:
-            start, end = span
-            return f"{text[:start]}{_elided((end - start) * 3 // 4)}{text[end:]}"
+    def _elide_parsed(self, text: str) -> str:
         try:
             event = orjson.loads(text)
         except (ValueError, RecursionError):
@@ -108,10 +109,11 @@ class _TappedConnection:
         # The microphone's appends (fifty a second) are not shown: skipped before any parsing.
         head = text[:_TYPE_WITHIN]
         if _APPENDS[0] not in head and _APPENDS[1] not in head:
-            self._tap("client", self._scrub(text), False)
+            self._tap("client", self._scrub(text, False), False)
 
     def _heard(self, text: str) -> None:
-        self._tap("server", self._scrub(text), _audio_delta(text))
+        audio = _audio_delta(text)
+        self._tap("server", self._scrub(text, audio), audio)
 
     async def recv(self) -> str:
         text = await self._inner.recv()
@@ -119,10 +121,11 @@ class _TappedConnection:
         return text
 
     async def listen(self, on_frame: FrameHandler) -> NoReturn:
-        heard = self._heard
+        tap, scrub = self._tap, self._scrub
 
         def tapped(text: str) -> None:  # tapped first: an audio delta's entry rides with its audio
-            heard(text)
+            audio = _audio_delta(text)
+            tap("server", scrub(text, audio), audio)
             on_frame(text)
 
         await self._inner.listen(tapped)

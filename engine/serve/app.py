@@ -42,16 +42,20 @@ TRY_AGAIN_LATER = 1013
 _TOKEN_COOKIE = "engine_console"
 
 
+CallSocket = Callable[[WebSocket, Receive, Send], Awaitable[None]]
+
+
 class CallSockets:
     """The call websockets (`/ws/call`, `/twilio/media`), taken ahead of Starlette's routing and
-    exception wrappers: each handler gets a `WebSocket` over the server's own `receive` and `send`.
+    exception wrappers. Each handler gets a `WebSocket` for its handshake, and the server's own
+    `receive` and `send` for the call's frames.
 
-    Fifty frames a second go each way on every call, and through the router each frame sent passed
-    two more wrapper coroutines (bench/voice: a tenth of what `engine serve` added over a bare relay).
-    Nothing is lost by skipping them: the handlers raise no HTTP exceptions and catch their own errors.
+    Fifty frames a second go each way on every call; through the router each frame sent passed two
+    more wrapper coroutines, and each one through `WebSocket` two more calls and a state check. Nothing
+    is lost by skipping them: the handlers raise no HTTP exceptions and catch their own errors.
     """
 
-    def __init__(self, app: ASGIApp, sockets: dict[str, Callable[[WebSocket], Awaitable[None]]]) -> None:
+    def __init__(self, app: ASGIApp, sockets: dict[str, CallSocket]) -> None:
         self._app = app
         self._sockets = sockets
 
@@ -60,7 +64,14 @@ class CallSockets:
         if handler is None:
             await self._app(scope, receive, send)
         else:
-            await handler(WebSocket(scope, receive, send))
+            await handler(WebSocket(scope, receive, send), receive, send)
+
+
+def _text_sender(send: Send) -> Callable[[str], Awaitable[None]]:
+    async def send_text(text: str) -> None:
+        await send({"type": "websocket.send", "text": text})
+
+    return send_text
 
 
 class Calls:
@@ -207,7 +218,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
     async def twilio_voice(request: Request) -> Response:
         return await voice_webhook(request, catalog, config, calls.refusal())
 
-    async def twilio_media(ws: WebSocket) -> None:
+    async def twilio_media(ws: WebSocket, receive: Receive, send: Send) -> None:
         await ws.accept()
         if calls.refusal() is not None:
             await ws.close(TRY_AGAIN_LATER)
@@ -232,7 +243,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             body["reason"] = reason
         return JSONResponse(body, status_code=200 if reason is None else 503)
 
-    async def call_socket(ws: WebSocket) -> None:
+    async def call_socket(ws: WebSocket, receive: Receive, send: Send) -> None:
         if not allowed(ws):
             await ws.close(1008)  # before the handshake completes: the browser sees a refused socket
             return
@@ -244,7 +255,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             return
         try:
             options = CallOptions.parse(await ws.receive_json())
-            call = ConsoleCall(catalog, config, options, ws.send_text, runtime_for, store)
+            call = ConsoleCall(catalog, config, options, _text_sender(send), runtime_for, store)
             calls.add(call)
         except (CallRefused, ValueError, KeyError) as exc:
             await ws.send_json({"type": "refused", "message": str(exc)})
@@ -260,9 +271,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             await ws.close(1011)
             return
         try:
-            await call.run(ws.receive)
-        except WebSocketDisconnect:
-            pass
+            await call.run(receive)  # the browser's frames as the server delivers them
         finally:
             calls.remove(call)
             if ws.client_state is WebSocketState.CONNECTED:
