@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
 import re
 import subprocess
 import sys
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -110,6 +112,19 @@ async def test_talking_over_the_agent_clears_what_twilio_still_had_to_play(base:
         assert len(call.received_audio) > heard + 8000
 
 
+async def test_a_stream_that_drops_without_stop_ends_its_call(base: str) -> None:
+    url = base.replace("http://", "ws://") + "/twilio/media"
+    async with MediaStream(url, {"scenario": "simple-handoff"}, call_sid="CA00000000000000000000000000000003") as call:
+        await call.wait_for_audio()
+        await call.drop()
+    for _ in range(100):  # the server notices, and ends the call
+        if json.loads(urllib.request.urlopen(f"{base}/healthz", timeout=5).read())["calls"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the dropped stream's call is still running")
+
+
 def test_the_calls_are_in_the_call_store(base: str, db: str) -> None:
     """(Runs after the calls above.) `engine calls list --format json` shows them, from `twilio`."""
     done = subprocess.run(
@@ -118,6 +133,7 @@ def test_the_calls_are_in_the_call_store(base: str, db: str) -> None:
     )  # fmt: skip
     calls = json.loads(done.stdout)
     twilio = [c for c in calls if c["frontend"] == "twilio"]
-    assert len(twilio) == 2  # the two media streams above
+    assert len(twilio) == 3  # the three media streams above
+    assert sorted(c["end_reason"] for c in twilio) == ["the caller hung up"] * 2 + ["the stream closed"]
     assert any(c["caller"] == "+14155550142" for c in twilio)
     assert all(c["ended_at"] for c in twilio) and any("haiku_writer" in c["agents"] for c in twilio)

@@ -112,6 +112,10 @@ class MediaStream:
 
     # --- what the caller does -----------------------------------------------------------------
 
+    async def drop(self) -> None:
+        """The connection goes without Twilio's `stop` (a network failure)."""
+        await self._ws.close()
+
     async def speak(self, audio: bytes) -> None:
         """Stream μ-law audio at real time, 20 ms a frame."""
         for i in range(0, len(audio), FRAME_BYTES):

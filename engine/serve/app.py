@@ -223,7 +223,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
         if calls.refusal() is not None:
             await ws.close(TRY_AGAIN_LATER)
             return
-        call = TwilioCall(ws, catalog, config, runtime_for, store)
+        call = TwilioCall(receive, send, catalog, config, runtime_for, store)
         calls.add(call)
         try:
             await call.run()
