@@ -121,11 +121,10 @@ class _TappedConnection:
         return text
 
     async def listen(self, on_frame: FrameHandler) -> NoReturn:
-        tap, scrub = self._tap, self._scrub
+        heard = self._heard
 
         def tapped(text: str) -> None:  # tapped first: an audio delta's entry rides with its audio
-            audio = _audio_delta(text)
-            tap("server", scrub(text, audio), audio)
+            heard(text)
             on_frame(text)
 
         await self._inner.listen(tapped)
