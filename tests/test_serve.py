@@ -90,6 +90,8 @@ async def test_a_typed_call_runs_the_demo_and_a_bad_start_is_refused(serve, tmp_
         ended = await _next(ws, "ended")
         assert ended["reason"] == "stopped by the caller" and ended["agent"] == "haiku_writer"
         assert ended["off_script"] == []
+        await asyncio.wait_for(ws.wait_closed(), 5)  # the server closes the call's socket after the notice
+        assert ws.close_code == 1000
     # The call was recorded as it happened, from the console.
     done = subprocess.run(
         [sys.executable, "-m", "engine.records", "list", "--format", "json"],

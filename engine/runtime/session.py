@@ -203,6 +203,7 @@ class Session:
     async def send_audio(self, audio: bytes) -> None:
         """Append the user's audio (in the session's input format) to the input buffer.
         Raises `SessionClosed` or `ConnectionLost`."""
+        # Straight to the link (fifty a second while the user talks): one coroutine less than `send`.
         await self.link.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode("ascii")})
 
     async def commit_audio(self) -> None:

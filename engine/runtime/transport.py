@@ -269,7 +269,7 @@ _CLOSE_TIMEOUT = 5.0
 class PicowsConnection(WSListener):
     """A picows websocket. In `listen`, each frame reaches the callback straight from the socket's
     `data_received`: no future resolved and no task woken per frame, which is most of what a frame
-    costs at real time (bench/run.py: a sixth less CPU per audio delta than on aiohttp at 500 sessions).
+    costs at real time (bench/run.py: a sixth to a seventh less CPU per audio delta than aiohttp at 500 sessions).
 
     Fragmented messages are joined, binary ones read as UTF-8; pings are answered by picows. With
     the transport's `heartbeat`, a connection silent that long is pinged, and closed when the ping

@@ -91,6 +91,7 @@ class ConsoleCall:
         self._store = store
         self.started = time.time()
         self.ended: str | None = None
+        self.browser_left = False  # its websocket is gone: nothing more can be sent on it
         self._send = send
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._held_wire: list[str] = []  # wire entries of agent audio deltas, for the next audio message
@@ -243,6 +244,7 @@ class ConsoleCall:
         while True:
             message = await receive()
             if message.get("type") == "websocket.disconnect":
+                self.browser_left = True
                 self.ended = self.ended or "the browser left"
                 return
             data = message.get("bytes")

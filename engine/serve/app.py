@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..graph import build_graph, render
 from ..graph._html import VIEWER_JS
@@ -229,7 +229,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             await call.run()
         finally:
             calls.remove(call)
-            if ws.client_state is WebSocketState.CONNECTED:
+            if not call.stream_closed:  # (the call read the frames, so `ws` never saw a disconnect)
                 with contextlib.suppress(Exception):
                     await ws.close(1000)
 
@@ -274,7 +274,7 @@ def create_app(catalog: Catalog, config: ServeConfig | None = None) -> Starlette
             await call.run(receive)  # the browser's frames as the server delivers them
         finally:
             calls.remove(call)
-            if ws.client_state is WebSocketState.CONNECTED:
+            if not call.browser_left:  # (the call read the frames, so `ws` never saw a disconnect)
                 with contextlib.suppress(Exception):
                     await ws.close(1000)
 

@@ -166,6 +166,7 @@ class TwilioCall:
         self._digits_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self.ended: str | None = None
+        self.stream_closed = False  # Twilio's websocket is gone: nothing more can be sent on it
         self._done = asyncio.Event()
 
     def end(self, reason: str) -> None:
@@ -198,6 +199,7 @@ class TwilioCall:
             while True:
                 frame = await self._receive()
                 if frame["type"] != "websocket.receive":  # a disconnect
+                    self.stream_closed = True
                     self.ended = self.ended or "the stream closed"
                     return
                 text = frame.get("text") or frame.get("bytes") or b""
