@@ -104,10 +104,8 @@ async def test_a_twilio_call_on_gpt_live_passes_mulaw_through_and_clears_on_barg
         await call.speak(_speech_mulaw())
         await call.silent_until(lambda: call.clears, 150)
         assert call.clears >= 1
-        heard = len(call.received_audio)
-        await call.silent_until(
-            lambda: len(call.received_audio) > heard + 8000, 400
-        )  # the reply to the spoken turn comes after the clear
+        heard = len(call.received_audio)  # the reply to the spoken turn comes after the clear
+        await call.silent_until(lambda: len(call.received_audio) > heard + 8000, 400)
         assert len(call.received_audio) > heard + 8000
 
 
